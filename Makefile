@@ -1,0 +1,69 @@
+# The commands in README.md. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS ?= never
+# uv from PATH, else a private copy bootstrapped with pip (see the `uv` target).
+TOOLS_DIR := $(HOME)/.cache/agentmesh/tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS_DIR)/bin/uv)
+RUN := $(UV) run --locked
+PACKAGES := agentmesh agents contracts supervisor gateway infra
+
+.PHONY: help
+help: ## Show the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36mmake %-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(TOOLS_DIR)/bin/uv:
+	python3 -m venv $(TOOLS_DIR)
+	$(TOOLS_DIR)/bin/pip install --quiet --disable-pip-version-check "uv>=0.8,<1"
+
+.PHONY: install
+install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS_DIR)/bin/uv) ## Install the locked Python dependencies into .venv
+	$(UV) sync --locked
+
+.PHONY: test
+test: install ## Run all tests; starts a local Kafka + schema registry when none is configured
+	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## Run only the tests that need no broker
+	$(RUN) pytest -m "not kafka" $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+.PHONY: fmt
+fmt: install ## Format the code and apply safe lint fixes
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict over the packages
+	$(RUN) mypy --strict
+
+.PHONY: check
+check: lint typecheck ## Everything CI checks besides the tests
+
+.PHONY: run
+run: install ## Run the whole mesh locally with a demo task (not yet available)
+	@echo "make run starts the sample mesh; it arrives with the sample agents (see README)." >&2
+	@exit 2
+
+.PHONY: infra-up
+infra-up: install ## Start the local Kafka broker and schema registry
+	$(RUN) agentmesh infra up
+
+.PHONY: infra-down
+infra-down: install ## Stop the local Kafka broker and schema registry
+	$(RUN) agentmesh infra down
+
+.PHONY: infra-status
+infra-status: install ## Show whether the local broker and registry are healthy
+	$(RUN) agentmesh infra status
+
+.PHONY: clean
+clean: ## Remove caches in the work tree (not the downloaded jars)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

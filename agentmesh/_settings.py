@@ -1,0 +1,120 @@
+"""All of agentmesh's configuration in one typed place.
+
+Every field can be set from the environment with the ``AGENTMESH_`` prefix
+(``AGENTMESH_KAFKA_BOOTSTRAP``, ``AGENTMESH_NAMESPACE``, ...) or from a ``.env``
+file in the working directory. Nothing else in the code base reads ``os.environ``
+for agentmesh settings.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+class Settings(BaseSettings):
+    """Configuration of every agentmesh process.
+
+    When ``kafka_bootstrap`` is set, agentmesh talks to that cluster and starts no broker
+    of its own; likewise ``schema_registry_url`` for the registry. When they are unset,
+    the local development infrastructure (``agentmesh infra up``) is used on the ports below.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTMESH_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Kafka bootstrap servers (host:port,...). Unset: local broker."
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent-compatible schema registry API base URL. Unset: local registry.",
+    )
+    namespace: str = Field(default="agentmesh", description="Prefix of every agentmesh topic.")
+    client_id: str = Field(default="agentmesh", description="Kafka client.id prefix.")
+    topic_replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replication factor of topics agentmesh creates. Unset: 1 locally, else 3.",
+    )
+
+    # Security of the Kafka connection (a managed cluster); the local broker is PLAINTEXT.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    # Local development infrastructure (used only when the URLs above are unset).
+    home: Path = Field(
+        default=Path.home() / ".cache" / "agentmesh",
+        description="Cache of downloaded jars; also holds the local cluster's data by default.",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="Data, logs and pid files of the local cluster. Unset: <home>/local.",
+    )
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
+    registry_port: int = Field(default=18081, ge=1, le=65535)
+    startup_timeout_s: float = Field(default=180.0, gt=0)
+
+    @field_validator("namespace")
+    @classmethod
+    def _valid_namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value):
+            raise ValueError(
+                "namespace must start with a letter or digit and contain only letters, "
+                "digits, '.', '_' or '-' (it prefixes Kafka topic names)"
+            )
+        return value
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        """True when no external cluster is configured and the local broker is used."""
+        return self.kafka_bootstrap is None
+
+    @property
+    def uses_local_registry(self) -> bool:
+        """True when no external registry is configured and the local one is used."""
+        return self.schema_registry_url is None
+
+    @property
+    def local_dir(self) -> Path:
+        """Where the local cluster keeps its data, logs and pid files."""
+        return self.data_dir or self.home / "local"
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap address in effect."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def replication_factor(self) -> int:
+        """Replication factor for new topics: explicit, else 1 on the local broker, 3 elsewhere."""
+        if self.topic_replication_factor is not None:
+            return self.topic_replication_factor
+        return 1 if self.uses_local_kafka else 3
+
+    @property
+    def registry_url(self) -> str:
+        """The schema registry base URL (Confluent API) in effect."""
+        if self.schema_registry_url:
+            return self.schema_registry_url.rstrip("/")
+        return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

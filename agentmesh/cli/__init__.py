@@ -1,0 +1,5 @@
+"""The ``agentmesh`` command-line interface."""
+
+from agentmesh.cli._app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,27 @@
+"""The ``agentmesh`` command: the composition root that reaches every part of the mesh.
+
+Command modules import their part lazily, inside the command, so ``agentmesh --help`` stays
+fast and one part's heavy dependencies are not loaded to run another part's command.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from agentmesh.cli._infra import infra_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="agentmesh",
+    help="agentmesh: an event-driven mesh for AI agents on Apache Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(infra_app, name="infra")
+
+
+def main() -> None:
+    """Entry point of the ``agentmesh`` console script."""
+    app()

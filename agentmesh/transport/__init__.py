@@ -1,0 +1,34 @@
+"""The one seam between agentmesh and Kafka.
+
+Agents, the supervisor and the gateway never construct aiokafka clients themselves; they
+ask this package, which pins the settings agentmesh's guarantees depend on.
+"""
+
+from agentmesh.transport._clients import (
+    SAFE_CONSUMER_SETTINGS,
+    SAFE_PRODUCER_SETTINGS,
+    consumer_kwargs,
+    make_admin,
+    make_consumer,
+    make_producer,
+    producer_kwargs,
+)
+from agentmesh.transport._connection import KafkaConnection
+from agentmesh.transport._options import ConsumerOptions, ProducerOptions
+from agentmesh.transport._topics import TopicCreationError, TopicSpec, ensure_topics
+
+__all__ = [
+    "SAFE_CONSUMER_SETTINGS",
+    "SAFE_PRODUCER_SETTINGS",
+    "ConsumerOptions",
+    "KafkaConnection",
+    "ProducerOptions",
+    "TopicCreationError",
+    "TopicSpec",
+    "consumer_kwargs",
+    "ensure_topics",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "producer_kwargs",
+]

@@ -1,0 +1,61 @@
+"""Suite-wide fixtures: a real Kafka broker and schema registry, and a fresh namespace per test.
+
+When AGENTMESH_KAFKA_BOOTSTRAP / AGENTMESH_SCHEMA_REGISTRY_URL are set, those are used and
+nothing is started. Otherwise the first test that needs a broker brings up the local
+infrastructure (``agentmesh infra up``), and the session stops what it started (and only
+that) at the end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from agentmesh import Settings
+from agentmesh.transport import KafkaConnection
+
+
+@dataclass(frozen=True)
+class Cluster:
+    bootstrap: str
+    registry_url: str
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that talks to a broker must say so, or `-m "not kafka"` would not be broker-free.
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("kafka"):
+            raise pytest.UsageError(f"{item.nodeid} uses a real broker but is not marked `kafka`")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    from infra import LocalInfra
+
+    local = LocalInfra(Settings())
+    result = local.up()
+    yield Cluster(bootstrap=result.bootstrap, registry_url=result.registry_url)
+    local.down(only=result.started)
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A topic prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(cluster: Cluster, namespace: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=cluster.bootstrap,
+        schema_registry_url=cluster.registry_url,
+        namespace=namespace,
+    )
+
+
+@pytest.fixture
+def conn(settings: Settings) -> KafkaConnection:
+    return KafkaConnection.from_settings(settings)

@@ -1,0 +1,52 @@
+"""Small helpers for tests that talk to the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], expected: T, timeout: float = 10.0) -> bool:
+    """True once ``probe()`` returns ``expected`` (polled), False if it never does in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await probe() == expected:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def drain(
+    consumer: AIOKafkaConsumer, expected: int | None, timeout: float = 15.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Poll until ``expected`` records arrived (then once more, to catch extras) or timeout."""
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for records in (await consumer.getmany(timeout_ms=300)).values():
+            out.extend(records)
+        if expected is not None and len(out) >= expected:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                out.extend(records)
+            break
+    return out
+
+
+async def read_all(
+    conn: KafkaConnection, topic: str, expected: int | None, timeout: float = 15.0
+) -> list[bytes]:
+    """Values of ``topic`` as a fresh read_committed reader sees them, from the beginning."""
+    consumer = make_consumer(conn, topic, options=ConsumerOptions(group_id=None))
+    await consumer.start()
+    try:
+        return [r.value for r in await drain(consumer, expected, timeout) if r.value is not None]
+    finally:
+        await consumer.stop()

@@ -1,0 +1,86 @@
+"""The broker seam pins the settings agentmesh's guarantees rest on."""
+
+import ast
+from pathlib import Path
+
+from agentmesh.transport import (
+    ConsumerOptions,
+    KafkaConnection,
+    ProducerOptions,
+    consumer_kwargs,
+    make_consumer,
+    make_producer,
+    producer_kwargs,
+)
+
+CONN = KafkaConnection(bootstrap="127.0.0.1:1", client_id="t")
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["agentmesh", "agents", "contracts", "supervisor", "gateway", "infra"]
+
+
+def test_producer_is_idempotent_with_acks_all() -> None:
+    kwargs = producer_kwargs(CONN, ProducerOptions(transactional_id="tx-1"))
+    assert (kwargs["acks"], kwargs["enable_idempotence"], kwargs["transactional_id"]) == (
+        "all",
+        True,
+        "tx-1",
+    )
+
+
+def test_consumer_never_autocommits_and_reads_committed() -> None:
+    kwargs = consumer_kwargs(CONN, ConsumerOptions(group_id="g"))
+    assert (kwargs["enable_auto_commit"], kwargs["isolation_level"], kwargs["group_id"]) == (
+        False,
+        "read_committed",
+        "g",
+    )
+
+
+async def test_built_clients_carry_the_safe_settings() -> None:
+    producer = make_producer(CONN)
+    consumer = make_consumer(CONN, "topic", options=ConsumerOptions(group_id="g"))
+    try:
+        # aiokafka keeps these privately; reading them proves the kwargs reached the client.
+        assert (producer._sender._acks, producer._txn_manager is not None) == (-1, True)
+        assert (consumer._enable_auto_commit, consumer._isolation_level) == (
+            False,
+            "read_committed",
+        )
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def test_sasl_ssl_connection_passes_credentials() -> None:
+    conn = KafkaConnection(
+        bootstrap="b:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="u",
+        sasl_password="p",
+    )
+    kwargs = conn.client_kwargs("x")
+    assert (
+        kwargs["client_id"],
+        kwargs["sasl_mechanism"],
+        kwargs["sasl_plain_username"],
+        kwargs["sasl_plain_password"],
+    ) == ("agentmesh-x", "SCRAM-SHA-512", "u", "p")
+    assert kwargs["ssl_context"] is not None
+
+
+def test_no_code_outside_the_seam_constructs_aiokafka_clients() -> None:
+    forbidden = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient"}
+    offenders = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if path.is_relative_to(ROOT / "agentmesh" / "transport"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in forbidden
+                ):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
