@@ -26,14 +26,15 @@ def test_help_explains_the_infra_commands() -> None:
         assert word in result.output
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_status_of_nothing_running_is_json_and_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
-    ports = []
-    for _ in range(3):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    monkeypatch.setenv("AGENTMESH_KAFKA_PORT", str(ports[0]))
-    monkeypatch.setenv("AGENTMESH_REGISTRY_PORT", str(ports[2]))
+    monkeypatch.setenv("AGENTMESH_KAFKA_PORT", str(free_port()))
+    monkeypatch.setenv("AGENTMESH_REGISTRY_PORT", str(free_port()))
     result = runner.invoke(app, ["infra", "status", "--json"])
     assert result.exit_code == 3
     body = orjson.loads(result.stdout)
@@ -46,7 +47,8 @@ def test_busy_port_is_a_clear_error_with_json(monkeypatch: pytest.MonkeyPatch) -
         busy.listen()
         port = busy.getsockname()[1]
         monkeypatch.setenv("AGENTMESH_REGISTRY_PORT", str(port))
-        monkeypatch.setenv("AGENTMESH_KAFKA_PORT", "1")  # privileged: never ours, never listening
+        monkeypatch.setenv("AGENTMESH_KAFKA_PORT", str(free_port()))
+        monkeypatch.setenv("AGENTMESH_KAFKA_CONTROLLER_PORT", str(free_port()))
         result = runner.invoke(app, ["infra", "up", "--json"])
     assert result.exit_code == 1
     body = orjson.loads(result.stdout)
