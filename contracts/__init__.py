@@ -1,1 +1,114 @@
-"""placeholder"""
+"""What is said on agentmesh topics: message models, their Avro schemas, the codec, topic names.
+
+Every message is an Avro record in Confluent's wire format, registered in a schema registry
+and allowed to evolve only compatibly. The pydantic models here are the source of truth;
+the ``.avsc`` files under ``contracts/schemas`` are generated from them and every version is
+kept.
+"""
+
+from contracts._audit import AuditDecision, AuditRecord
+from contracts._avro import AvroMappingError, avro_schema
+from contracts._base import AVRO_CONTEXT, AvroDecimal, Contract, Usd
+from contracts._catalog import (
+    CATALOG,
+    SCHEMA_DIR,
+    ContractSpec,
+    Lineage,
+    drift,
+    read_versions,
+    write_new_versions,
+)
+from contracts._common import Budget, ContextRef, new_id, utcnow
+from contracts._control import ControlCommand, ControlScope
+from contracts._deadletter import DeadLetter, Header
+from contracts._errors import (
+    ContractError,
+    DecodeError,
+    IncompatibleSchemaError,
+    InvalidMessageError,
+    MalformedPayloadError,
+    PayloadValidationError,
+    RegistryUnavailableError,
+    SchemaRegistrationError,
+    TruncatedMessageError,
+    UnknownMagicByteError,
+    UnknownSchemaIdError,
+)
+from contracts._events import (
+    AgentEvent,
+    EventBody,
+    HandoffEmitted,
+    LlmCall,
+    StepFinished,
+    StepStarted,
+    TaskCompleted,
+    TaskFailed,
+    ToolCall,
+)
+from contracts._handoff import Handoff, PayloadT
+from contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry
+from contracts._review import ReviewDecision, ReviewRequest
+from contracts._serde import Codec, validate_payload
+from contracts._task import TaskSubmitted
+from contracts._topics import Topics
+from contracts._wire import HEADER_SIZE, MAGIC_BYTE, frame_header, read_header
+
+__all__ = [
+    "AVRO_CONTEXT",
+    "CATALOG",
+    "DEFAULT_COMPATIBILITY",
+    "HEADER_SIZE",
+    "MAGIC_BYTE",
+    "SCHEMA_DIR",
+    "AgentEvent",
+    "AuditDecision",
+    "AuditRecord",
+    "AvroDecimal",
+    "AvroMappingError",
+    "Budget",
+    "Codec",
+    "ContextRef",
+    "Contract",
+    "ContractError",
+    "ContractSpec",
+    "ControlCommand",
+    "ControlScope",
+    "DeadLetter",
+    "DecodeError",
+    "EventBody",
+    "Handoff",
+    "HandoffEmitted",
+    "Header",
+    "IncompatibleSchemaError",
+    "InvalidMessageError",
+    "Lineage",
+    "LlmCall",
+    "MalformedPayloadError",
+    "PayloadT",
+    "PayloadValidationError",
+    "RegistryUnavailableError",
+    "ReviewDecision",
+    "ReviewRequest",
+    "SchemaRegistrationError",
+    "SchemaRegistry",
+    "StepFinished",
+    "StepStarted",
+    "TaskCompleted",
+    "TaskFailed",
+    "TaskSubmitted",
+    "ToolCall",
+    "Topics",
+    "TruncatedMessageError",
+    "UnknownMagicByteError",
+    "UnknownSchemaIdError",
+    "Usd",
+    "avro_schema",
+    "drift",
+    "frame_header",
+    "new_id",
+    "read_header",
+    "read_versions",
+    "utcnow",
+    "validate_payload",
+    "write_new_versions",
+]

@@ -1,0 +1,42 @@
+"""Value types shared by several messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts._base import Contract, Usd
+
+__all__ = ["Budget", "ContextRef", "new_id", "utcnow"]
+
+
+def new_id() -> str:
+    """A fresh, sortable-enough unique id (UUID4 hex) for tasks, handoffs, events."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware (every timestamp in agentmesh is UTC and aware)."""
+    return datetime.now(UTC)
+
+
+class Budget(Contract):
+    """Limits of one task; unset means unlimited. On a handoff: what remains."""
+
+    max_tokens: int | None = Field(default=None, ge=0, description="input + output tokens")
+    max_cost_usd: Usd | None = Field(default=None, ge=0)
+    max_steps: int | None = Field(default=None, ge=0, description="LLM calls + tool calls")
+    max_hops: int | None = Field(default=None, ge=0, description="handoffs between agents")
+    deadline: AwareDatetime | None = Field(default=None, description="wall-clock limit")
+
+
+class ContextRef(Contract):
+    """A pointer to context that travels by reference instead of inside the message."""
+
+    kind: Literal["claim_check", "journal", "handoff", "url"]
+    ref: str = Field(description="where to fetch it: content hash, journal key, handoff id, URL")
+    summary: str | None = Field(default=None, max_length=2000)
+    size_bytes: int | None = Field(default=None, ge=0)

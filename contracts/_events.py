@@ -1,0 +1,119 @@
+"""What agents report about their work: the stream the supervisor and timelines are built from."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts._base import Contract, Usd
+from contracts._common import new_id, utcnow
+
+__all__ = [
+    "AgentEvent",
+    "EventBody",
+    "HandoffEmitted",
+    "LlmCall",
+    "StepFinished",
+    "StepStarted",
+    "TaskCompleted",
+    "TaskFailed",
+    "ToolCall",
+]
+
+
+class StepStarted(Contract):
+    """An agent began handling one input."""
+
+    kind: Literal["step_started"] = "step_started"
+    handoff_id: str
+    input_topic: str
+    input_partition: int
+    input_offset: int
+
+
+class StepFinished(Contract):
+    """An agent finished handling one input."""
+
+    kind: Literal["step_finished"] = "step_finished"
+    handoff_id: str
+    outcome: Literal["handoff", "result", "review", "failed", "cancelled", "dead_lettered"]
+    duration_ms: float
+
+
+class LlmCall(Contract):
+    """One model call, metered."""
+
+    kind: Literal["llm_call"] = "llm_call"
+    call_id: str
+    provider: str
+    model: str
+    prompt_name: str | None = None
+    prompt_version: str | None = None
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cost_usd: Usd | None = Field(default=None, description="null when the price is unknown")
+    latency_ms: float
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    replayed: bool = Field(default=False, description="answered from the journal, not paid again")
+
+
+class ToolCall(Contract):
+    """One tool call."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool: str
+    status: Literal["ok", "error", "timeout", "invalid_args", "breaker_open", "cancelled"]
+    latency_ms: float
+    attempts: int = 1
+    error: str | None = None
+    replayed: bool = False
+
+
+class HandoffEmitted(Contract):
+    """An agent handed work on."""
+
+    kind: Literal["handoff_emitted"] = "handoff_emitted"
+    handoff_id: str
+    to_agent: str
+    hop: int
+    payload_hash: str = Field(description="sha256 of the canonical payload: loop detection")
+    size_bytes: int
+
+
+class TaskCompleted(Contract):
+    """The task produced its final result."""
+
+    kind: Literal["task_completed"] = "task_completed"
+    output_json: str
+
+
+class TaskFailed(Contract):
+    """The task ended without a result."""
+
+    kind: Literal["task_failed"] = "task_failed"
+    error_class: str
+    message: str
+
+
+EventBody = Annotated[
+    StepStarted | StepFinished | LlmCall | ToolCall | HandoffEmitted | TaskCompleted | TaskFailed,
+    Field(discriminator="kind"),
+]
+
+
+class AgentEvent(Contract):
+    """One event on ``<ns>.events`` (keyed by task id)."""
+
+    event_id: str = Field(default_factory=new_id, description="the supervisor's dedup key")
+    task_id: str
+    agent: str
+    instance: str = Field(description="the process that wrote it")
+    seq: int = Field(ge=0, description="per-instance sequence number")
+    at: AwareDatetime = Field(default_factory=utcnow)
+    tenant: str = "default"
+    step: int = Field(default=0, ge=0, description="the agent's step within the task")
+    trace_id: str | None = None
+    body: EventBody

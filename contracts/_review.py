@@ -1,0 +1,48 @@
+"""Work parked for a person, and what the person decided."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts._base import Contract, Usd
+from contracts._common import new_id, utcnow
+
+__all__ = ["ReviewDecision", "ReviewRequest"]
+
+
+class ReviewRequest(Contract):
+    """Work held until people approve it (``<ns>.review.requests``, keyed by review id)."""
+
+    review_id: str = Field(default_factory=new_id)
+    task_id: str
+    agent: str
+    kind: Literal["handoff", "tool_call", "budget", "loop"]
+    reason: str = Field(description="the policy rule that parked it, in words")
+    requested_at: AwareDatetime = Field(default_factory=utcnow)
+    target_topic: str = Field(description="where the parked message goes when approved")
+    parked_key: bytes | None = None
+    parked_value: bytes = Field(description="the parked message, exactly as it would be sent")
+    payload_json: str = Field(description="what the reviewer is shown")
+    cost_so_far_usd: Usd | None = None
+    tools_called: list[str] = Field(default_factory=list)
+    trace_id: str | None = None
+    required_approvals: int = Field(default=1, ge=1)
+    expires_at: AwareDatetime | None = None
+    on_timeout: Literal["reject", "escalate"] = "reject"
+
+
+class ReviewDecision(Contract):
+    """A person's decision (``<ns>.review.decisions``, keyed by review id)."""
+
+    decision_id: str = Field(default_factory=new_id)
+    review_id: str
+    decision: Literal["approve", "approve_edited", "reject"]
+    reviewer: str
+    reason: str
+    decided_at: AwareDatetime = Field(default_factory=utcnow)
+    edited_payload_json: str | None = None
+    shown_sha256: str = Field(description="hash of exactly what the reviewer was shown")
+    signature: bytes | None = Field(default=None, description="Ed25519 over the decision")
+    key_id: str | None = None

@@ -1,0 +1,63 @@
+"""The names of agentmesh's topics under one namespace prefix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Topics"]
+
+_AGENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names for one namespace (``AGENTMESH_NAMESPACE``)."""
+
+    namespace: str = "agentmesh"
+
+    @property
+    def tasks(self) -> str:
+        return f"{self.namespace}.tasks"
+
+    @property
+    def events(self) -> str:
+        return f"{self.namespace}.events"
+
+    @property
+    def control(self) -> str:
+        return f"{self.namespace}.control"
+
+    @property
+    def review_requests(self) -> str:
+        return f"{self.namespace}.review.requests"
+
+    @property
+    def review_decisions(self) -> str:
+        return f"{self.namespace}.review.decisions"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.namespace}.dlq"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.namespace}.audit"
+
+    @property
+    def journal(self) -> str:
+        return f"{self.namespace}.journal"
+
+    def agent(self, name: str) -> str:
+        """The inbox of agent ``name``."""
+        if not _AGENT_NAME.match(name):
+            raise ValueError(
+                f"agent name {name!r} must be lowercase letters, digits, '-' or '_', "
+                "starting with a letter (it becomes part of a topic name)"
+            )
+        return f"{self.namespace}.agent.{name}"
+
+    @staticmethod
+    def subject(topic: str) -> str:
+        """The registry subject of a topic's values (Confluent TopicNameStrategy)."""
+        return f"{topic}-value"
