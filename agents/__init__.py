@@ -1,1 +1,73 @@
-"""placeholder"""
+"""Who works: the agent runtime, and the sample agents.
+
+Write an agent as a typed async handler; the runtime makes it a Kafka consumer with
+exactly-once handoffs, journaled LLM/tool calls, retries, dead-lettering and control::
+
+    class Question(Contract):
+        text: str
+
+    @agent("answerer", output=Answer, tools=[search])
+    async def answerer(q: Question, ctx: Context) -> Answer:
+        hits = await ctx.tool("search", SearchArgs(query=q.text))
+        reply = await ctx.llm(f"Answer {q.text!r} from: {hits}")
+        return Answer(text=reply.text)
+
+    mesh = Mesh([answerer])      # `agentmesh run agent answerer --app mymodule:mesh`
+"""
+
+from agents._agent import Agent, Handler, StepPolicy, agent
+from agents._context import Context, StepEnv
+from agents._control import ControlState
+from agents._errors import (
+    AgentError,
+    BudgetExceeded,
+    StepStopped,
+    ToolArgumentsError,
+    ToolBreakerOpen,
+    ToolFailed,
+    TransientError,
+    UnknownAgentError,
+    UnknownToolError,
+)
+from agents._interceptors import Call, CallResult, Interceptor, Next, compose
+from agents._llm import ChatModel, LlmRequest, LlmResponse, Message
+from agents._mesh import Mesh, load_mesh
+from agents._outcome import Outcome, Outgoing
+from agents._scripted import ScriptedModel
+from agents._tools import RetryPolicy, Tool, tool
+
+__all__ = [
+    "Agent",
+    "AgentError",
+    "BudgetExceeded",
+    "Call",
+    "CallResult",
+    "ChatModel",
+    "Context",
+    "ControlState",
+    "Handler",
+    "Interceptor",
+    "LlmRequest",
+    "LlmResponse",
+    "Mesh",
+    "Message",
+    "Next",
+    "Outcome",
+    "Outgoing",
+    "RetryPolicy",
+    "ScriptedModel",
+    "StepEnv",
+    "StepPolicy",
+    "StepStopped",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolBreakerOpen",
+    "ToolFailed",
+    "TransientError",
+    "UnknownAgentError",
+    "UnknownToolError",
+    "agent",
+    "compose",
+    "load_mesh",
+    "tool",
+]

@@ -6,6 +6,7 @@ the ``.avsc`` files under ``contracts/schemas`` are generated from them and ever
 kept.
 """
 
+from contracts._asyncapi import asyncapi_document, dump_asyncapi
 from contracts._audit import AuditDecision, AuditRecord
 from contracts._avro import AvroMappingError, avro_schema
 from contracts._base import AVRO_CONTEXT, AvroDecimal, Contract, Usd
@@ -19,6 +20,16 @@ from contracts._catalog import (
     write_new_versions,
 )
 from contracts._common import Budget, ContextRef, new_id, utcnow
+from contracts._compat import (
+    CompatMode,
+    Incompatibility,
+    Mismatch,
+    ProblemKind,
+    check_lineage,
+    check_pair,
+    find_lineages,
+    lineage_versions,
+)
 from contracts._control import ControlCommand, ControlScope
 from contracts._deadletter import DeadLetter, Header
 from contracts._errors import (
@@ -46,7 +57,8 @@ from contracts._events import (
     ToolCall,
 )
 from contracts._handoff import Handoff, PayloadT
-from contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry
+from contracts._journal import JournalEntry
+from contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry, SchemaStore
 from contracts._review import ReviewDecision, ReviewRequest
 from contracts._serde import Codec, validate_payload
 from contracts._task import TaskSubmitted
@@ -67,6 +79,7 @@ __all__ = [
     "AvroMappingError",
     "Budget",
     "Codec",
+    "CompatMode",
     "ContextRef",
     "Contract",
     "ContractError",
@@ -79,18 +92,23 @@ __all__ = [
     "Handoff",
     "HandoffEmitted",
     "Header",
+    "Incompatibility",
     "IncompatibleSchemaError",
     "InvalidMessageError",
+    "JournalEntry",
     "Lineage",
     "LlmCall",
     "MalformedPayloadError",
+    "Mismatch",
     "PayloadT",
     "PayloadValidationError",
+    "ProblemKind",
     "RegistryUnavailableError",
     "ReviewDecision",
     "ReviewRequest",
     "SchemaRegistrationError",
     "SchemaRegistry",
+    "SchemaStore",
     "StepFinished",
     "StepStarted",
     "TaskCompleted",
@@ -102,9 +120,15 @@ __all__ = [
     "UnknownMagicByteError",
     "UnknownSchemaIdError",
     "Usd",
+    "asyncapi_document",
     "avro_schema",
+    "check_lineage",
+    "check_pair",
     "drift",
+    "dump_asyncapi",
+    "find_lineages",
     "frame_header",
+    "lineage_versions",
     "new_id",
     "read_header",
     "read_versions",

@@ -36,4 +36,4 @@ class AuditRecord(Contract):
     decision: AuditDecision
     task_id: str | None = None
     subject: str = Field(description="what it was about: task, tool, agent, review id")
-    details_json: str = "{}"
+    details_json: str = Field(description="the decision's specifics, as a JSON object")

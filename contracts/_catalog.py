@@ -22,6 +22,7 @@ from contracts._control import ControlCommand
 from contracts._deadletter import DeadLetter
 from contracts._events import AgentEvent
 from contracts._handoff import Handoff
+from contracts._journal import JournalEntry
 from contracts._review import ReviewDecision, ReviewRequest
 from contracts._task import TaskSubmitted
 from contracts._topics import Topics
@@ -75,6 +76,8 @@ CATALOG: tuple[ContractSpec, ...] = (
     ContractSpec("review-decision", ReviewDecision, lambda t: t.review_decisions, "review_id"),
     ContractSpec("dead-letter", DeadLetter, lambda t: t.dlq, "task_id"),
     ContractSpec("audit", AuditRecord, lambda t: t.audit, "chain"),
+    # One journal per agent, co-partitioned with its inbox.
+    ContractSpec("journal-entry", JournalEntry, None, "handoff_id/seq (compacted)"),
 )
 
 

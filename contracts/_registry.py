@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from confluent_kafka.schema_registry import AsyncSchemaRegistryClient, Schema
@@ -16,10 +16,22 @@ from contracts._errors import (
     UnknownSchemaIdError,
 )
 
-__all__ = ["DEFAULT_COMPATIBILITY", "SchemaRegistry"]
+__all__ = ["DEFAULT_COMPATIBILITY", "SchemaRegistry", "SchemaStore"]
 
 DEFAULT_COMPATIBILITY = "BACKWARD_TRANSITIVE"
 _SCHEMA_NOT_FOUND = 40403
+
+
+class SchemaStore(Protocol):
+    """What codecs need from a registry (the real one, or the in-memory fake in testing)."""
+
+    async def register(
+        self, subject: str, schema: dict[str, Any], compatibility: str = ...
+    ) -> int: ...
+
+    async def parsed_schema(self, schema_id: int) -> Any: ...
+
+    async def close(self) -> None: ...
 
 
 class SchemaRegistry:

@@ -23,7 +23,7 @@ from contracts._errors import (
     PayloadValidationError,
     TruncatedMessageError,
 )
-from contracts._registry import SchemaRegistry
+from contracts._registry import SchemaStore
 from contracts._wire import HEADER_SIZE, frame_header, read_header
 
 __all__ = ["Codec", "validate_payload"]
@@ -46,7 +46,7 @@ def validate_payload(model: type[M], data: Any) -> M:
 class Codec(Generic[M]):
     """Encodes and decodes one model on one registry subject."""
 
-    def __init__(self, model: type[M], subject: str, registry: SchemaRegistry) -> None:
+    def __init__(self, model: type[M], subject: str, registry: SchemaStore) -> None:
         self.model = model
         self.subject = subject
         self.registry = registry

@@ -44,10 +44,6 @@ class Topics:
     def audit(self) -> str:
         return f"{self.namespace}.audit"
 
-    @property
-    def journal(self) -> str:
-        return f"{self.namespace}.journal"
-
     def agent(self, name: str) -> str:
         """The inbox of agent ``name``."""
         if not _AGENT_NAME.match(name):
@@ -56,6 +52,10 @@ class Topics:
                 "starting with a letter (it becomes part of a topic name)"
             )
         return f"{self.namespace}.agent.{name}"
+
+    def agent_journal(self, name: str) -> str:
+        """Agent ``name``'s journal of completed LLM/tool calls (co-partitioned with its inbox)."""
+        return f"{self.agent(name)}.journal"
 
     @staticmethod
     def subject(topic: str) -> str:

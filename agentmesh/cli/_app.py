@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from agentmesh.cli import _contracts_ops
+from agentmesh.cli._contracts import contracts_app
 from agentmesh.cli._infra import infra_app
 
 __all__ = ["app", "main"]
@@ -20,6 +22,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(infra_app, name="infra")
+app.add_typer(contracts_app, name="contracts")
+_commands = (_contracts_ops,)  # importing the module registers its commands
 
 
 def main() -> None:

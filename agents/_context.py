@@ -1,0 +1,154 @@
+"""What a handler can do: call models and tools, hand off, read its budget."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from agents._control import ControlState
+from agents._errors import ToolArgumentsError, UnknownToolError
+from agents._interceptors import Call, CallResult, compose
+from agents._journal import JournalView
+from agents._ledger import StepLedger
+from agents._llm import ChatModel, LlmRequest, LlmResponse, Message
+from agents._outcome import Outgoing
+from agents._policies import budget_gate, control_gate, journal_replay, metering, tool_retry
+from contracts import Budget, Contract, EventBody, Handoff, validate_payload
+
+if TYPE_CHECKING:
+    from agents._agent import Agent
+    from agents._mesh import Mesh
+
+__all__ = ["Context", "StepEnv"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnv:
+    """Everything a step needs from outside; the worker wires Kafka, the harness fakes."""
+
+    mesh: Mesh
+    agent: Agent[Any, Any]
+    control: ControlState
+    journal: JournalView
+    emit: Callable[[EventBody], Awaitable[None]]
+    model: ChatModel | None = None  # the process's configured model; beats agent and mesh
+
+
+class Context:
+    """Handed to every handler call, for one attempt at one input."""
+
+    def __init__(self, env: StepEnv, envelope: Handoff[Any], attempt: int = 1) -> None:
+        self.env = env
+        self.envelope = envelope
+        self.attempt = attempt
+        self.ledger = StepLedger(envelope.budget)
+        self._seq = 0
+        gates = [
+            control_gate(env.control, envelope.task_id, env.agent.name),
+            budget_gate(self.ledger),
+            metering(self.ledger, env.emit),
+            journal_replay(env.journal, envelope.task_id, envelope.handoff_id, (_encode, _decode)),
+        ]
+        self._llm_chain = compose(gates, self._call_model)
+        self._gates = gates
+
+    @property
+    def task_id(self) -> str:
+        task_id: str = self.envelope.task_id
+        return task_id
+
+    @property
+    def agent(self) -> str:
+        return self.env.agent.name
+
+    @property
+    def budget(self) -> Budget:
+        """What remains of the task's budget after this step's calls so far."""
+        return self.ledger.after()
+
+    async def llm(
+        self,
+        prompt: str | Sequence[Message],
+        *,
+        system: str | None = None,
+        model: ChatModel | None = None,
+        prompt_name: str | None = None,
+        prompt_version: str | None = None,
+        max_tokens: int | None = None,
+    ) -> LlmResponse:
+        """Ask a model (``model``, else the agent's, else the mesh's default)."""
+        chosen = model or self.env.model or self.env.agent.model or self.env.mesh.model
+        if chosen is None:
+            raise RuntimeError(
+                f"agent {self.agent!r} called ctx.llm() but has no model: pass model=, "
+                "give the agent one, or set Mesh(model=...)"
+            )
+        messages = [Message("user", prompt)] if isinstance(prompt, str) else list(prompt)
+        if system is not None:
+            messages.insert(0, Message("system", system))
+        request = LlmRequest(
+            messages=messages,
+            prompt_name=prompt_name,
+            prompt_version=prompt_version,
+            max_tokens=max_tokens,
+        )
+        call = self._call("llm", chosen.provider, (chosen, request))
+        result = await self._llm_chain(call)
+        value: LlmResponse = result.value
+        return value
+
+    async def tool(self, name: str, args: BaseModel | dict[str, Any]) -> Any:
+        """Call one of the agent's tools; arguments are validated before anything runs."""
+        spec = self.env.agent.tool_named(name)
+        if spec is None:
+            raise UnknownToolError(name, [t.name for t in self.env.agent.tools])
+        try:
+            data = args.model_dump() if isinstance(args, BaseModel) else args
+            parsed = spec.args.model_validate(data)
+        except ValidationError as exc:
+            raise ToolArgumentsError(f"invalid arguments for tool {name!r}: {exc}") from None
+        call = self._call("tool", name, (spec, parsed))
+        chain = compose([*self._gates, tool_retry(spec.retry, spec.timeout_s)], _call_tool)
+        return (await chain(call)).value
+
+    def handoff(self, to: str, payload: Contract | dict[str, Any]) -> Outgoing:
+        """A handoff to agent ``to``, validated now against its input model (fails here)."""
+        target = self.env.mesh.get(to)
+        return Outgoing(to=to, payload=validate_payload(target.input, payload))
+
+    def _call(self, kind: str, target: str, request: Any) -> Call:
+        seq = self._seq
+        self._seq += 1
+        call_id = f"{self.envelope.handoff_id}:{seq}"
+        return Call(kind=kind, target=target, seq=seq, call_id=call_id, request=request)  # type: ignore[arg-type]
+
+    async def _call_model(self, call: Call) -> CallResult:
+        model, request = call.request
+        return CallResult(await model.complete(request))
+
+
+async def _call_tool(call: Call) -> CallResult:
+    spec, args = call.request
+    return CallResult(await spec.fn(args))
+
+
+def _encode(call: Call, value: Any) -> str:
+    if call.kind == "llm":
+        return orjson.dumps(dataclasses.asdict(value), default=str).decode()
+    result: str = value.model_dump_json()
+    return result
+
+
+def _decode(call: Call, text: str) -> Any:
+    if call.kind == "llm":
+        data = orjson.loads(text)
+        cost = data.pop("cost_usd")
+        return LlmResponse(**data, cost_usd=None if cost is None else Decimal(cost))
+    spec, _ = call.request
+    return spec.result.model_validate_json(text)

@@ -1,0 +1,48 @@
+"""The live set of control rules every agent instance obeys (from ``<ns>.control``)."""
+
+from __future__ import annotations
+
+from contracts import ControlCommand, utcnow
+
+__all__ = ["ControlState"]
+
+_STOPPING = ("cancel", "pause")
+_LIFTING = ("resume", "breaker_closed")
+
+
+class ControlState:
+    """Current rules by ``scope:target``; the control topic is compacted the same way."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, ControlCommand] = {}
+
+    def apply(self, key: str, command: ControlCommand | None) -> None:
+        """Fold one control record (``None`` is a tombstone) into the state."""
+        if command is None or command.action in _LIFTING:
+            self._rules.pop(key, None)
+        else:
+            self._rules[key] = command
+
+    def _live(self, key: str) -> ControlCommand | None:
+        rule = self._rules.get(key)
+        if rule is not None and rule.expires_at is not None and rule.expires_at <= utcnow():
+            return None
+        return rule
+
+    def halting(self, agent: str) -> ControlCommand | None:
+        """A kill switch for everything or for this agent: stop consuming, lose nothing."""
+        for key in ("global:*", f"agent:{agent}"):
+            rule = self._live(key)
+            if rule is not None and rule.action in _STOPPING:
+                return rule
+        return None
+
+    def stopping(self, task_id: str, agent: str) -> ControlCommand | None:
+        """The rule that stops this task's next call, if any."""
+        rule = self.halting(agent) or self._live(f"task:{task_id}")
+        return rule if rule is not None and rule.action in _STOPPING else None
+
+    def breaker(self, scope: str, name: str) -> ControlCommand | None:
+        """The open breaker of a tool or model provider (half-open lets probes through)."""
+        rule = self._live(f"{scope}:{name}")
+        return rule if rule is not None and rule.action == "breaker_open" else None

@@ -1,0 +1,274 @@
+"""One input record to the records its step writes: decode, dedupe, control, run, encode.
+
+Nothing here talks to Kafka; the worker writes the returned emissions in the step's
+transaction. Undecodable input becomes a dead letter at once, with its coordinates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from agents._codecs import Codecs
+from agents._context import StepEnv
+from agents._errors import BudgetExceeded, StepStopped, UnknownAgentError
+from agents._records import Emission, RawRecord
+from agents._step import StepOutcome, run_step
+from contracts import (
+    AgentEvent,
+    DeadLetter,
+    DecodeError,
+    EventBody,
+    Handoff,
+    HandoffEmitted,
+    Header,
+    PayloadValidationError,
+    StepFinished,
+    StepStarted,
+    TaskCompleted,
+    TaskFailed,
+)
+
+__all__ = ["Halted", "RecordProcessor"]
+
+
+class Halted(Exception):
+    """A kill switch covers this agent: abort the transaction, keep the input, stop consuming."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
+class RecordProcessor:
+    """Turns inputs of one agent into emissions; holds the per-partition dedup memory."""
+
+    def __init__(
+        self,
+        env_for: Callable[[int], StepEnv],
+        codecs: Codecs,
+        instance: str,
+        *,
+        max_message_bytes: int = 1_000_000,
+        dedup_size: int = 10_000,
+    ) -> None:
+        self.env_for = env_for
+        self.codecs = codecs
+        self.instance = instance
+        self.max_message_bytes = max_message_bytes
+        self._seq = itertools.count()
+        self._seen: dict[int, OrderedDict[str, None]] = {}
+        self._dedup_size = dedup_size
+
+    async def process(self, record: RawRecord) -> list[Emission]:
+        env = self.env_for(record.partition)
+        try:
+            envelope = await self.codecs.inbox.decode(record.value or b"")
+        except DecodeError as exc:
+            return [await self._dead_letter(record, None, exc.stage, exc, 0)]
+        if self._repeat(record.partition, envelope.idempotency_key):
+            return []
+        events: list[tuple[Handoff[Any], EventBody]] = [
+            (
+                envelope,
+                StepStarted(
+                    handoff_id=envelope.handoff_id,
+                    input_topic=record.topic,
+                    input_partition=record.partition,
+                    input_offset=record.offset,
+                ),
+            )
+        ]
+        rule = env.control.stopping(envelope.task_id, env.agent.name)
+        if rule is not None and rule.scope == "task":
+            return await self._cancelled(envelope, StepStopped(rule), events)
+        outcome = await run_step(env, envelope)
+        if outcome.error is not None:
+            return await self._failed(record, envelope, outcome, events, env)
+        return await self._succeeded(record, envelope, outcome, events, env)
+
+    def remember(self, partition: int, idempotency_key: str) -> None:
+        """Mark a handoff as done (after its transaction committed)."""
+        seen = self._seen.setdefault(partition, OrderedDict())
+        seen[idempotency_key] = None
+        if len(seen) > self._dedup_size:
+            seen.popitem(last=False)
+
+    def forget_partition(self, partition: int) -> None:
+        self._seen.pop(partition, None)
+
+    def _repeat(self, partition: int, key: str) -> bool:
+        return key in self._seen.get(partition, ())
+
+    async def _succeeded(
+        self,
+        record: RawRecord,
+        envelope: Handoff[Any],
+        outcome: StepOutcome,
+        events: list[tuple[Handoff[Any], EventBody]],
+        env: StepEnv,
+    ) -> list[Emission]:
+        out: list[Emission] = []
+        for child in outcome.handoffs:
+            codec = await self.codecs.inbox_of(child.to_agent)
+            value = codec.encode(child)
+            if len(value) > self.max_message_bytes:
+                err = ValueError(
+                    f"handoff to {child.to_agent!r} is {len(value)} bytes, over the "
+                    f"{self.max_message_bytes}-byte limit; pass large data by reference"
+                )
+                return await self._failed(
+                    record,
+                    envelope,
+                    StepOutcome(outcome.attempts, 0.0, error=err),
+                    events,
+                    env,
+                    stage="oversize",
+                )
+            out.append(Emission(self.codecs.topics.agent(child.to_agent), _key(child), value))
+            events.append(
+                (
+                    envelope,
+                    HandoffEmitted(
+                        handoff_id=child.handoff_id,
+                        to_agent=child.to_agent,
+                        hop=child.hop,
+                        payload_hash=_payload_hash(child),
+                        size_bytes=len(value),
+                    ),
+                )
+            )
+        if outcome.output is not None:
+            events.append((envelope, TaskCompleted(output_json=outcome.output.model_dump_json())))
+        kind = (
+            "result" if outcome.output is not None else "handoff" if outcome.handoffs else "result"
+        )
+        events.append((envelope, _finished(envelope, kind, outcome)))
+        return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
+
+    async def _failed(
+        self,
+        record: RawRecord,
+        envelope: Handoff[Any],
+        outcome: StepOutcome,
+        events: list[tuple[Handoff[Any], EventBody]],
+        env: StepEnv,
+        *,
+        stage: str | None = None,
+    ) -> list[Emission]:
+        error = outcome.error
+        assert error is not None
+        if isinstance(error, StepStopped):
+            if error.command.scope in ("global", "agent"):
+                raise Halted(str(error))
+            return await self._cancelled(envelope, error, events)
+        stage = stage or _stage_of(error)
+        letter = await self._dead_letter(record, envelope, stage, error, outcome.attempts)
+        events.append((envelope, _finished(envelope, "dead_lettered", outcome)))
+        events.append(
+            (envelope, TaskFailed(error_class=type(error).__name__, message=str(error)[:2000]))
+        )
+        return [letter, *self._journal_tombstones(env, envelope, record), *self._events(events)]
+
+    async def _cancelled(
+        self,
+        envelope: Handoff[Any],
+        stop: StepStopped,
+        events: list[tuple[Handoff[Any], EventBody]],
+    ) -> list[Emission]:
+        events.append(
+            (
+                envelope,
+                StepFinished(handoff_id=envelope.handoff_id, outcome="cancelled", duration_ms=0.0),
+            )
+        )
+        events.append((envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
+        return self._events(events)
+
+    def _journal_tombstones(
+        self, env: StepEnv, envelope: Handoff[Any], record: RawRecord
+    ) -> list[Emission]:
+        keys = env.journal.keys_of(envelope.handoff_id)
+        topic = self.codecs.topics.agent_journal(env.agent.name)
+        return [Emission(topic, k.encode(), None, partition=record.partition) for k in keys]
+
+    def _events(self, events: list[tuple[Handoff[Any], EventBody]]) -> list[Emission]:
+        return [
+            Emission(
+                self.codecs.topics.events,
+                envelope.task_id.encode(),
+                self.codecs.events.encode(self.event(envelope, body)),
+            )
+            for envelope, body in events
+        ]
+
+    def event(self, envelope: Handoff[Any], body: EventBody) -> AgentEvent:
+        """An event about ``envelope``'s step, numbered in this instance's sequence."""
+        return AgentEvent(
+            task_id=envelope.task_id,
+            agent=envelope.to_agent,
+            instance=self.instance,
+            seq=next(self._seq),
+            tenant=envelope.tenant,
+            step=envelope.hop,
+            body=body,
+        )
+
+    async def _dead_letter(
+        self,
+        record: RawRecord,
+        envelope: Handoff[Any] | None,
+        stage: str,
+        error: BaseException,
+        attempts: int,
+    ) -> Emission:
+        letter = DeadLetter(
+            task_id=envelope.task_id if envelope else _task_id_from_key(record.key),
+            agent=envelope.to_agent if envelope else None,
+            stage=stage,
+            error_class=type(error).__name__,
+            error_message=str(error)[:4000],
+            attempts=attempts,
+            original_topic=record.topic,
+            original_partition=record.partition,
+            original_offset=record.offset,
+            original_timestamp_ms=record.timestamp_ms,
+            original_key=record.key,
+            original_value=record.value,
+            original_headers=[Header(key=k, value=v) for k, v in record.headers],
+        )
+        return Emission(self.codecs.topics.dlq, record.key, self.codecs.dlq.encode(letter))
+
+
+def _stage_of(error: BaseException) -> str:
+    if isinstance(error, UnknownAgentError):
+        return "unknown_agent"
+    if isinstance(error, PayloadValidationError):
+        return "validate"
+    if isinstance(error, BudgetExceeded):
+        return "policy"
+    return "handler"
+
+
+def _finished(envelope: Handoff[Any], kind: str, outcome: StepOutcome) -> StepFinished:
+    return StepFinished(
+        handoff_id=envelope.handoff_id, outcome=kind, duration_ms=outcome.duration_ms
+    )
+
+
+def _key(envelope: Handoff[Any]) -> bytes:
+    return str(envelope.task_id).encode()
+
+
+def _task_id_from_key(key: bytes | None) -> str | None:
+    try:
+        return key.decode() if key else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _payload_hash(envelope: Handoff[Any]) -> str:
+    canonical = envelope.payload.model_dump_json().encode()
+    return hashlib.sha256(f"{envelope.to_agent}\n".encode() + canonical).hexdigest()

@@ -1,0 +1,32 @@
+"""Records in and out of a step, independent of the Kafka client."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Emission", "RawRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """An input record as consumed, before decoding."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """A record to write inside the step's transaction (``value=None`` is a tombstone)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    partition: int | None = None

@@ -1,0 +1,141 @@
+"""Run one agent's handler with a scripted model and fake tools, no broker: for agent authors.
+
+    harness = AgentHarness(mesh, "planner", model=ScriptedModel(["a", "b"]))
+    run = await harness.run(PlannerInput(question="why?"))
+    assert [h.to_agent for h in run.handoffs] == ["researcher", "researcher"]
+
+The harness goes through the same step code, policies and codecs as the Kafka worker
+(with an in-memory schema registry), so what passes here encodes on the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents._codecs import Codecs
+from agents._context import StepEnv
+from agents._control import ControlState
+from agents._journal import MemoryJournal
+from agents._llm import ChatModel
+from agents._mesh import Mesh
+from agents._processor import RecordProcessor
+from agents._records import RawRecord
+from agents._scripted import ScriptedModel
+from contracts import (
+    AgentEvent,
+    Budget,
+    ContextRef,
+    Contract,
+    ControlCommand,
+    DeadLetter,
+    EventBody,
+    Handoff,
+    LlmCall,
+    ToolCall,
+    Topics,
+    validate_payload,
+)
+from contracts.testing import InMemorySchemaRegistry
+
+__all__ = ["AgentHarness", "HarnessRun", "ScriptedModel"]
+
+
+@dataclass
+class HarnessRun:
+    """Everything one step produced, decoded."""
+
+    handoffs: list[Handoff[Any]] = field(default_factory=list)
+    events: list[AgentEvent] = field(default_factory=list)
+    usage: list[LlmCall | ToolCall] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def output(self) -> str | None:
+        """The task result's JSON, if the step completed the task."""
+        for e in self.events:
+            if e.body.kind == "task_completed":
+                return e.body.output_json
+        return None
+
+    @property
+    def kinds(self) -> list[str]:
+        """The step's event kinds in order (usage events not included)."""
+        return [e.body.kind for e in self.events]
+
+
+class AgentHarness:
+    """One agent of a mesh, driven input by input."""
+
+    def __init__(
+        self,
+        mesh: Mesh,
+        agent: str,
+        *,
+        model: ChatModel | None = None,
+        control: ControlState | None = None,
+        journal: MemoryJournal | None = None,
+    ) -> None:
+        self.mesh = mesh
+        self.agent = mesh.get(agent)
+        self.control = control or ControlState()
+        self.journal = journal or MemoryJournal()
+        self.topics = Topics("harness")
+        self.codecs = Codecs(mesh, agent, self.topics, InMemorySchemaRegistry())
+        self._usage: list[LlmCall | ToolCall] = []
+
+        async def emit(body: EventBody) -> None:
+            assert isinstance(body, LlmCall | ToolCall), "steps emit only usage events at once"
+            self._usage.append(body)
+
+        self.env = StepEnv(mesh, self.agent, self.control, self.journal, emit, model)
+        self.processor = RecordProcessor(lambda _p: self.env, self.codecs, "harness")
+        self._offset = 0
+
+    def apply(self, command: ControlCommand) -> None:
+        """Deliver a control record, as the control topic would."""
+        self.control.apply(command.key, command)
+
+    async def run(
+        self,
+        payload: Contract | dict[str, Any],
+        *,
+        task_id: str = "task-1",
+        budget: Budget | None = None,
+        hop: int = 0,
+        context: list[ContextRef] | None = None,
+    ) -> HarnessRun:
+        """Hand ``payload`` to the agent and collect what its step wrote."""
+        await self.codecs.register()
+        envelope = self.mesh.inbox_model(self.agent.name)(
+            task_id=task_id,
+            from_agent="harness",
+            to_agent=self.agent.name,
+            hop=hop,
+            budget=budget or Budget(),
+            context=context or [],
+            payload=validate_payload(self.agent.input, payload),
+        )
+        return await self.run_raw(self.codecs.inbox.encode(envelope), key=task_id.encode())
+
+    async def run_raw(self, value: bytes, key: bytes | None = None) -> HarnessRun:
+        """Feed raw bytes, as a consumer would see them (for bad-input tests)."""
+        await self.codecs.register()
+        self._usage.clear()
+        record = RawRecord(self.topics.agent(self.agent.name), 0, self._offset, key, value)
+        self._offset += 1
+        run = HarnessRun(usage=self._usage.copy())
+        for emission in await self.processor.process(record):
+            if emission.value is None:
+                continue
+            if emission.topic == self.topics.events:
+                run.events.append(await self.codecs.events.decode(emission.value))
+            elif emission.topic == self.topics.dlq:
+                run.dead_letters.append(await self.codecs.dlq.decode(emission.value))
+            else:
+                target = emission.topic.rsplit(".", 1)[-1]
+                run.handoffs.append(
+                    await (await self.codecs.inbox_of(target)).decode(emission.value)
+                )
+        run.usage = list(self._usage)
+        return run

@@ -1,0 +1,213 @@
+"""The agent runtime's step logic through the harness: no broker, real codecs and policies."""
+
+from decimal import Decimal
+
+import pytest
+
+from agents import ControlState, Mesh, ScriptedModel
+from agents._journal import MemoryJournal
+from agents.testing import AgentHarness
+from contracts import Budget, ControlCommand, LlmCall, TaskFailed, ToolCall, frame_header
+from tests.apps import pipeline
+from tests.apps.pipeline import Finding, Plan, Work
+
+
+@pytest.fixture(autouse=True)
+def _reset_flaky() -> None:
+    pipeline.FLAKY_FAILURES.clear()
+
+
+async def test_planner_fans_out_typed_handoffs_with_remaining_budget() -> None:
+    model = ScriptedModel(["three words here"])
+    harness = AgentHarness(pipeline.mesh, "planner", model=model)
+    run = await harness.run(
+        Plan(question="why?", parts=3), budget=Budget(max_tokens=100, max_hops=5)
+    )
+    assert [(h.to_agent, h.hop, h.payload) for h in run.handoffs] == [
+        ("worker", 1, Work(part=i, text="three words here")) for i in range(3)
+    ]
+    # 2 prompt words ("split: why?") + 3 reply words used; every child gets what remains.
+    assert {h.budget.max_tokens for h in run.handoffs} == {95}
+    assert run.kinds == ["step_started", *["handoff_emitted"] * 3, "step_finished"]
+    (llm,) = run.usage
+    assert isinstance(llm, LlmCall)
+    assert (llm.input_tokens, llm.output_tokens, llm.cost_usd) == (2, 3, Decimal("0.000005"))
+
+
+async def test_collector_result_completes_the_task() -> None:
+    run = await AgentHarness(pipeline.mesh, "collector").run(Finding(part=1, summary="s"))
+    assert run.output == '{"text":"part 1: s"}'
+    assert run.kinds == ["step_started", "task_completed", "step_finished"]
+
+
+async def test_handoff_with_wrong_payload_is_refused_at_the_sender_naming_the_field() -> None:
+    from agents import Context, Outgoing, agent
+    from contracts import Contract
+
+    class In(Contract):
+        n: int
+
+    @agent("sender")
+    async def sender(payload: In, ctx: Context) -> Outgoing:
+        return ctx.handoff("worker", {"part": "not-a-number", "text": "x"})
+
+    mesh = Mesh([sender, *pipeline.mesh.agents.values()])
+    run = await AgentHarness(mesh, "sender").run(In(n=1))
+    assert run.handoffs == []
+    (letter,) = run.dead_letters
+    assert (letter.stage, letter.error_class, letter.attempts) == (
+        "validate",
+        "PayloadValidationError",
+        1,
+    )
+    assert "field 'part'" in letter.error_message
+
+
+async def test_transient_tool_failures_are_retried_then_succeed() -> None:
+    run = await AgentHarness(pipeline.mesh, "worker").run(Work(part=0, text="flaky:2"))
+    assert [h.payload for h in run.handoffs] == [Finding(part=0, summary="hit for flaky:2")]
+    (call,) = run.usage
+    assert isinstance(call, ToolCall)
+    assert (call.status, call.attempts) == ("ok", 3)
+
+
+async def test_tool_timeout_exhausts_retries_and_dead_letters_with_attempts() -> None:
+    harness = AgentHarness(pipeline.mesh, "worker")
+    run = await harness.run(Work(part=0, text="slow"), task_id="t-slow")
+    (letter,) = run.dead_letters
+    assert (letter.stage, letter.error_class, letter.attempts, letter.task_id) == (
+        "handler",
+        "TimeoutError",
+        3,
+        "t-slow",
+    )
+    assert run.kinds[-2:] == ["step_finished", "task_failed"]
+    assert {c.status for c in run.usage} == {"timeout"}
+
+
+async def test_invalid_tool_arguments_are_rejected_before_the_call() -> None:
+    from agents import Context, agent
+    from contracts import Contract
+
+    class In(Contract):
+        n: int
+
+    @agent("caller", tools=[pipeline.search])
+    async def caller(payload: In, ctx: Context) -> None:
+        await ctx.tool("search", {"query": 42, "extra": True})
+
+    run = await AgentHarness(Mesh([caller]), "caller").run(In(n=1))
+    (letter,) = run.dead_letters
+    assert (letter.error_class, letter.attempts, run.usage) == ("ToolArgumentsError", 1, [])
+    assert "query" in letter.error_message
+
+
+async def test_open_breaker_fails_fast_without_calling_the_tool() -> None:
+    harness = AgentHarness(pipeline.mesh, "worker")
+    harness.apply(
+        ControlCommand(
+            scope="tool",
+            target="search",
+            action="breaker_open",
+            reason="5/5 failed",
+            issued_by="supervisor",
+        )
+    )
+    run = await harness.run(Work(part=0, text="flaky:1"))
+    (letter,) = run.dead_letters
+    assert (letter.error_class, letter.attempts, run.usage) == ("ToolBreakerOpen", 1, [])
+    assert pipeline.FLAKY_FAILURES == {}  # the tool never ran
+    harness.apply(
+        ControlCommand(
+            scope="tool",
+            target="search",
+            action="breaker_closed",
+            reason="probe ok",
+            issued_by="supervisor",
+        )
+    )
+    assert (await harness.run(Work(part=0, text="ok"))).dead_letters == []
+
+
+async def test_cancelled_task_stops_before_its_next_call() -> None:
+    control = ControlState()
+    harness = AgentHarness(pipeline.mesh, "planner", model=ScriptedModel(["x"]), control=control)
+    harness.apply(
+        ControlCommand(scope="task", target="t-9", action="cancel", reason="user", issued_by="gw")
+    )
+    run = await harness.run(Plan(question="q"), task_id="t-9")
+    assert (run.handoffs, run.usage, run.kinds) == (
+        [],
+        [],
+        ["step_started", "step_finished", "task_failed"],
+    )
+    failed = run.events[-1].body
+    assert isinstance(failed, TaskFailed)
+    assert failed.message == "cancel by gw for task 't-9': user"
+
+
+async def test_journaled_llm_call_is_replayed_not_paid_again() -> None:
+    journal = MemoryJournal()
+    first_model = ScriptedModel(["paid once"])
+    first = AgentHarness(pipeline.mesh, "planner", model=first_model, journal=journal)
+    envelope_task = "t-journal"
+    # Same handoff id twice: the restart after a crash redelivers the same envelope.
+    run1 = await first.run(Plan(question="q"), task_id=envelope_task)
+    assert len(journal.entries) == 1
+    (entry,) = journal.entries.values()
+    second_model = ScriptedModel([])  # would raise if called
+    second = AgentHarness(pipeline.mesh, "planner", model=second_model, journal=journal)
+    handoff_id = entry.handoff_id
+    envelope = second.mesh.inbox_model("planner")(
+        task_id=envelope_task,
+        handoff_id=handoff_id,
+        from_agent="x",
+        to_agent="planner",
+        payload=Plan(question="q"),
+    )
+    await second.codecs.register()
+    run2 = await second.run_raw(second.codecs.inbox.encode(envelope))
+    assert second_model.requests == []
+    assert [h.payload for h in run2.handoffs] == [h.payload for h in run1.handoffs]
+    (llm,) = run2.usage
+    assert isinstance(llm, LlmCall)
+    assert (llm.replayed, llm.call_id) == (True, entry.call_id)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (b"", "TruncatedMessageError"),
+        (b"\x7bnot avro", "UnknownMagicByteError"),
+        (frame_header(424242) + b"\x00", "UnknownSchemaIdError"),
+    ],
+)
+async def test_undecodable_input_goes_to_the_dead_letters_with_its_coordinates(
+    value: bytes, error: str
+) -> None:
+    harness = AgentHarness(pipeline.mesh, "collector")
+    run = await harness.run_raw(value, key=b"task-7")
+    (letter,) = run.dead_letters
+    assert (
+        letter.stage,
+        letter.error_class,
+        letter.original_topic,
+        letter.original_partition,
+        letter.original_offset,
+        letter.original_value,
+        letter.task_id,
+    ) == ("decode", error, "harness.agent.collector", 0, 0, value, "task-7")
+
+
+async def test_budget_of_steps_stops_the_step_before_the_call() -> None:
+    harness = AgentHarness(pipeline.mesh, "planner", model=ScriptedModel(["x"]))
+    run = await harness.run(Plan(question="q"), budget=Budget(max_steps=0))
+    (letter,) = run.dead_letters
+    assert (letter.stage, letter.error_class) == ("policy", "BudgetExceeded")
+    assert "steps used 1, allowed 0" in letter.error_message
+
+
+async def test_hop_limit_refuses_the_handoff() -> None:
+    harness = AgentHarness(pipeline.mesh, "worker")
+    run = await harness.run(Work(part=0, text="q"), hop=3, budget=Budget(max_hops=3))
+    assert (run.handoffs, run.dead_letters[0].error_class) == ([], "BudgetExceeded")
