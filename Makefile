@@ -44,8 +44,12 @@ fmt: install ## Format the code and apply safe lint fixes
 typecheck: install ## mypy --strict over the packages
 	$(RUN) mypy --strict
 
+.PHONY: contracts-check
+contracts-check: install ## Schema files match the models and every version is compatible
+	$(RUN) agentmesh contracts check
+
 .PHONY: check
-check: lint typecheck ## Everything CI checks besides the tests
+check: lint typecheck contracts-check ## Everything CI checks besides the tests
 
 .PHONY: run
 run: install ## Run the whole mesh locally with a demo task (not yet available)
@@ -63,6 +67,10 @@ infra-down: install ## Stop the local Kafka broker and schema registry
 .PHONY: infra-status
 infra-status: install ## Show whether the local broker and registry are healthy
 	$(RUN) agentmesh infra status
+
+.PHONY: bench-codec
+bench-codec: install ## Avro codec speed: fastavro vs avro-python3 vs agentmesh's Codec
+	$(UV) run --locked --with avro-python3==1.10.2 python -m bench.codec $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove caches in the work tree (not the downloaded jars)

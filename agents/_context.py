@@ -36,7 +36,7 @@ class StepEnv:
     agent: Agent[Any, Any]
     control: ControlState
     journal: JournalView
-    emit: Callable[[EventBody], Awaitable[None]]
+    emit: Callable[[Handoff[Any], EventBody], Awaitable[None]]  # usage events, written at once
     model: ChatModel | None = None  # the process's configured model; beats agent and mesh
 
 
@@ -52,11 +52,14 @@ class Context:
         gates = [
             control_gate(env.control, envelope.task_id, env.agent.name),
             budget_gate(self.ledger),
-            metering(self.ledger, env.emit),
+            metering(self.ledger, self._emit),
             journal_replay(env.journal, envelope.task_id, envelope.handoff_id, (_encode, _decode)),
         ]
         self._llm_chain = compose(gates, self._call_model)
         self._gates = gates
+
+    async def _emit(self, body: EventBody) -> None:
+        await self.env.emit(self.envelope, body)
 
     @property
     def task_id(self) -> str:

@@ -84,7 +84,7 @@ class AgentHarness:
         self.codecs = Codecs(mesh, agent, self.topics, InMemorySchemaRegistry())
         self._usage: list[LlmCall | ToolCall] = []
 
-        async def emit(body: EventBody) -> None:
+        async def emit(_envelope: Handoff[Any], body: EventBody) -> None:
             assert isinstance(body, LlmCall | ToolCall), "steps emit only usage events at once"
             self._usage.append(body)
 
