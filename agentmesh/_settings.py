@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         description="Confluent-compatible schema registry API base URL. Unset: local registry.",
     )
     namespace: str = Field(default="agentmesh", description="Prefix of every agentmesh topic.")
+    app: str | None = Field(
+        default=None, description="The mesh to run, as 'package.module:attribute'."
+    )
     client_id: str = Field(default="agentmesh", description="Kafka client.id prefix.")
     topic_replication_factor: int | None = Field(
         default=None,

@@ -34,6 +34,8 @@ from contracts import (
 
 __all__ = ["Halted", "RecordProcessor"]
 
+_DLQ_HEADROOM = 64 * 1024
+
 
 class Halted(Exception):
     """A kill switch covers this agent: abort the transaction, keep the input, stop consuming."""
@@ -61,6 +63,8 @@ class RecordProcessor:
         self._seq = itertools.count()
         self._seen: dict[int, OrderedDict[str, None]] = {}
         self._dedup_size = dedup_size
+        # Per partition: (idempotency key, journal keys) of steps in the open transaction.
+        self._pending: dict[int, list[tuple[str, list[str]]]] = {}
 
     async def process(self, record: RawRecord) -> list[Emission]:
         env = self.env_for(record.partition)
@@ -70,6 +74,23 @@ class RecordProcessor:
             return [await self._dead_letter(record, None, exc.stage, exc, 0)]
         if self._repeat(record.partition, envelope.idempotency_key):
             return []
+        emissions = await self._run(record, envelope, env)
+        done = env.journal.keys_of(envelope.handoff_id)
+        self._pending.setdefault(record.partition, []).append((envelope.idempotency_key, done))
+        return emissions
+
+    def committed(self, partition: int) -> None:
+        """The partition's transaction committed: remember its handoffs, drop their journal."""
+        env = self.env_for(partition)
+        for key, journal_keys in self._pending.pop(partition, []):
+            self.remember(partition, key)
+            env.journal.forget(journal_keys)
+
+    def rolled_back(self, partition: int) -> None:
+        """The partition's transaction aborted: its steps will run again (journal kept)."""
+        self._pending.pop(partition, None)
+
+    async def _run(self, record: RawRecord, envelope: Handoff[Any], env: StepEnv) -> list[Emission]:
         events: list[tuple[Handoff[Any], EventBody]] = [
             (
                 envelope,
@@ -82,7 +103,9 @@ class RecordProcessor:
             )
         ]
         rule = env.control.stopping(envelope.task_id, env.agent.name)
-        if rule is not None and rule.scope == "task":
+        if rule is not None:
+            if rule.scope != "task":
+                raise Halted(str(StepStopped(rule)))
             return await self._cancelled(envelope, StepStopped(rule), events)
         outcome = await run_step(env, envelope)
         if outcome.error is not None:
@@ -98,9 +121,11 @@ class RecordProcessor:
 
     def forget_partition(self, partition: int) -> None:
         self._seen.pop(partition, None)
+        self._pending.pop(partition, None)
 
     def _repeat(self, partition: int, key: str) -> bool:
-        return key in self._seen.get(partition, ())
+        pending = self._pending.get(partition, ())
+        return key in self._seen.get(partition, ()) or any(k == key for k, _ in pending)
 
     async def _succeeded(
         self,
@@ -224,19 +249,24 @@ class RecordProcessor:
         error: BaseException,
         attempts: int,
     ) -> Emission:
+        value, message = record.value, str(error)[:4000]
+        if value is not None and len(value) > self.max_message_bytes - _DLQ_HEADROOM:
+            # The dead letter must fit the broker's limit too, or the partition would block.
+            message += f" (original value truncated from {len(value)} bytes)"
+            value = value[: self.max_message_bytes - _DLQ_HEADROOM]
         letter = DeadLetter(
             task_id=envelope.task_id if envelope else _task_id_from_key(record.key),
             agent=envelope.to_agent if envelope else None,
             stage=stage,
             error_class=type(error).__name__,
-            error_message=str(error)[:4000],
+            error_message=message,
             attempts=attempts,
             original_topic=record.topic,
             original_partition=record.partition,
             original_offset=record.offset,
             original_timestamp_ms=record.timestamp_ms,
             original_key=record.key,
-            original_value=record.value,
+            original_value=value,
             original_headers=[Header(key=k, value=v) for k, v in record.headers],
         )
         return Emission(self.codecs.topics.dlq, record.key, self.codecs.dlq.encode(letter))

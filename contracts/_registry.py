@@ -29,6 +29,18 @@ class SchemaStore(Protocol):
         self, subject: str, schema: dict[str, Any], compatibility: str = ...
     ) -> int: ...
 
+    async def _pin_compatibility(self, subject: str, compatibility: str) -> None:
+        try:
+            await self._client.set_compatibility(subject, compatibility)
+        except SchemaRegistryError as exc:
+            # Apicurio answers 409 "rule already exists" where Confluent would update in
+            # place; that is success when the rule already says what we want.
+            if exc.http_status_code != 409:
+                raise
+            current = await self._client.get_compatibility(subject)
+            if str(current).upper() != compatibility.upper():
+                raise
+
     async def parsed_schema(self, schema_id: int) -> Any: ...
 
     async def close(self) -> None: ...
@@ -62,7 +74,7 @@ class SchemaRegistry:
             schema_id = await self._client.register_schema(
                 subject, Schema(canonical.decode(), "AVRO")
             )
-            await self._client.set_compatibility(subject, compatibility)
+            await self._pin_compatibility(subject, compatibility)
         except SchemaRegistryError as exc:
             raise SchemaRegistrationError(
                 f"the registry refused the schema for subject '{subject}': {exc.error_message} "
@@ -74,6 +86,18 @@ class SchemaRegistry:
         self._registered[(subject, canonical)] = schema_id
         self._parsed.setdefault(schema_id, parse_schema(schema))
         return int(schema_id)
+
+    async def _pin_compatibility(self, subject: str, compatibility: str) -> None:
+        try:
+            await self._client.set_compatibility(subject, compatibility)
+        except SchemaRegistryError as exc:
+            # Apicurio answers 409 "rule already exists" where Confluent would update in
+            # place; that is success when the rule already says what we want.
+            if exc.http_status_code != 409:
+                raise
+            current = await self._client.get_compatibility(subject)
+            if str(current).upper() != compatibility.upper():
+                raise
 
     async def parsed_schema(self, schema_id: int) -> Any:
         """The fastavro-parsed writer schema with this id (fetched once, then cached)."""

@@ -22,7 +22,7 @@ AppOption = Annotated[
     str | None,
     typer.Option(
         "--app",
-        help="A mesh as 'package.module:attribute' whose agents' payload schemas to include.",
+        help="The mesh, as 'package.module:attribute' (default: AGENTMESH_APP).",
         show_default=False,
     ),
 ]

@@ -1,0 +1,62 @@
+"""``agentmesh run agent NAME``: one agent as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+from rich.logging import RichHandler
+
+from agentmesh._settings import get_settings
+from agentmesh.cli._contracts_ops import AppOption, load_app
+from agentmesh.cli._output import err_console, fail
+
+__all__ = ["run_app"]
+
+run_app = typer.Typer(help="Run one part of the mesh in this process.", no_args_is_help=True)
+
+
+@run_app.command("agent")
+def run_agent(
+    name: str = typer.Argument(help="The agent to run (its inbox is <namespace>.agent.<name>)."),
+    app: AppOption = None,
+) -> None:
+    """Consume agent NAME's inbox in the consumer group <namespace>.agent.<name>.workers.
+
+    Start more processes with the same NAME to scale out by partitions. SIGTERM or Ctrl-C
+    finishes the batch in flight (its transaction), leaves the group and exits; kill -9
+    loses nothing: uncommitted work is redone by whoever takes the partition.
+    """
+    settings = get_settings()
+    spec = app or settings.app
+    if spec is None:
+        fail("which mesh? pass --app package.module:mesh or set AGENTMESH_APP", json_mode=False)
+    mesh = load_app(spec, json_mode=False)
+    assert mesh is not None
+    if name not in mesh.agents:
+        fail(
+            f"no agent {name!r} in {spec}; known agents: {', '.join(sorted(mesh.agents))}",
+            json_mode=False,
+        )
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=True)],
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    from agents._worker import AgentWorker
+
+    worker = AgentWorker(mesh, name, settings)
+    asyncio.run(_serve(worker))
+
+
+async def _serve(worker: object) -> None:
+    from agents._worker import AgentWorker
+
+    assert isinstance(worker, AgentWorker)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    await worker.run()

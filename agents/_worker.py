@@ -1,0 +1,271 @@
+"""One agent as a Kafka consumer: consume, process and produce inside one transaction.
+
+Exactly-once: the handoffs, events, dead letters and journal tombstones a batch of steps
+writes commit atomically with the batch's input offsets. Zombie fencing: one transactional
+id per input partition, so whoever owns partition p next fences the previous owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import ProducerFenced
+
+from agentmesh import Settings
+from agentmesh.transport import (
+    ConsumerOptions,
+    KafkaConnection,
+    ProducerOptions,
+    make_consumer,
+    make_producer,
+)
+from agents._codecs import Codecs
+from agents._context import StepEnv
+from agents._control import ControlState
+from agents._control_listener import ControlListener
+from agents._journal import JournalView
+from agents._kafka_journal import load_journal_partition
+from agents._llm import ChatModel
+from agents._mesh import Mesh
+from agents._processor import Halted, RecordProcessor
+from agents._records import RawRecord
+from agents._topology import ensure_agent_topics
+from contracts import EventBody, Handoff, JournalEntry, SchemaRegistry, Topics
+
+__all__ = ["AgentWorker", "WorkerOptions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Tuning of one agent process."""
+
+    max_batch: int = 500  # inputs per transaction at most
+    poll_timeout_ms: int = 100
+    partitions: int = 6  # of topics this worker creates
+    halt_poll_s: float = 0.2  # how often a halted worker looks for the kill switch to lift
+    instance: str = f"{socket.gethostname()}-{os.getpid()}"
+
+
+class AgentWorker:
+    """Runs agent ``name`` of ``mesh`` until :meth:`stop` (or SIGTERM via the CLI)."""
+
+    def __init__(
+        self,
+        mesh: Mesh,
+        name: str,
+        settings: Settings,
+        *,
+        options: WorkerOptions | None = None,
+        model: ChatModel | None = None,
+    ) -> None:
+        self.mesh = mesh
+        self.agent = mesh.get(name)
+        self.settings = settings
+        self.options = options or WorkerOptions()
+        self.model = model
+        self.topics = Topics(settings.namespace)
+        self.conn = KafkaConnection.from_settings(settings)
+        self.group_id = f"{self.topics.agent(name)}.workers"
+        self.control = ControlState()
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._producers: dict[int, AIOKafkaProducer] = {}
+        self._journals: dict[int, JournalView] = {}
+        self.halted_by: str | None = None
+        self.committed_batches = 0
+        self.ready = asyncio.Event()  # set once partitions are assigned and adopted
+
+    def stop(self) -> None:
+        """Ask the worker to finish its current batch, leave the group and return."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until stopped."""
+        registry = SchemaRegistry(self.settings.registry_url)
+        self.codecs = Codecs(self.mesh, self.agent.name, self.topics, registry)
+        await ensure_agent_topics(
+            self.conn,
+            self.topics,
+            self.mesh,
+            self.agent.name,
+            self.settings,
+            self.options.partitions,
+        )
+        await self.codecs.register()
+        self._side = make_producer(self.conn, ProducerOptions(client_suffix="side", linger_ms=0))
+        await self._side.start()
+        listener = ControlListener(
+            self.conn, self.topics.control, self.codecs.control, self.control
+        )
+        await listener.start()
+        self.processor = RecordProcessor(self._env, self.codecs, self.options.instance)
+        consumer = make_consumer(
+            self.conn,
+            options=ConsumerOptions(
+                group_id=self.group_id, max_poll_records=self.options.max_batch
+            ),
+        )
+        self._consumer = consumer
+        await consumer.start()
+        consumer.subscribe([self.topics.agent(self.agent.name)], listener=_Rebalance(self))
+        try:
+            await self._loop(consumer)
+        finally:
+            await consumer.stop()  # leaves the group: partitions move at once, not after a timeout
+            for producer in list(self._producers.values()):
+                await producer.stop()
+            await self._side.stop()
+            await listener.stop()
+            await registry.close()
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            rule = self.control.halting(self.agent.name)
+            if rule is not None:
+                self.halted_by = f"{rule.action} by {rule.issued_by}: {rule.reason}"
+                consumer.pause(*consumer.assignment())
+                await asyncio.sleep(self.options.halt_poll_s)
+                continue
+            if self.halted_by is not None:
+                log.info("kill switch lifted; resuming %s", self.agent.name)
+                self.halted_by = None
+                consumer.resume(*consumer.assignment())
+            batch = await consumer.getmany(
+                timeout_ms=self.options.poll_timeout_ms, max_records=self.options.max_batch
+            )
+            if batch:
+                async with self._lock:
+                    await asyncio.gather(*(self._process(tp, recs) for tp, recs in batch.items()))
+
+    async def _process(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        producer = self._producers.get(tp.partition)
+        if producer is None:  # revoked while the batch was in flight
+            return
+        await producer.begin_transaction()
+        try:
+            for record in records:
+                for e in await self.processor.process(_raw(record)):
+                    await producer.send(
+                        e.topic, e.value, key=e.key, headers=e.headers, partition=e.partition
+                    )
+            await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, self.group_id)
+            await producer.commit_transaction()
+        except ProducerFenced:
+            log.warning("fenced on %s: another instance owns it now", tp)
+            self.processor.rolled_back(tp.partition)
+            await self._drop(tp.partition)
+            return
+        except BaseException as exc:
+            await self._abort(producer, tp, records[0].offset)
+            if isinstance(exc, Halted):
+                log.warning("kill switch: %s; input kept, consumption paused", exc)
+                return
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.exception("batch on %s failed; it will be retried", tp)
+            await asyncio.sleep(1.0)
+            return
+        self.processor.committed(tp.partition)
+        self.committed_batches += 1
+
+    async def _abort(self, producer: AIOKafkaProducer, tp: TopicPartition, first: int) -> None:
+        self.processor.rolled_back(tp.partition)
+        try:
+            await producer.abort_transaction()
+        except Exception:
+            log.exception("abort on %s failed", tp)
+        self._consumer.seek(tp, first)  # nothing of the batch committed: read it again
+
+    def _env(self, partition: int) -> StepEnv:
+        return StepEnv(
+            self.mesh, self.agent, self.control, self._journals[partition], self._emit, self.model
+        )
+
+    async def _emit(self, envelope: Handoff[Any], body: EventBody) -> None:
+        # Usage events go out at once, outside the transaction: the supervisor must see
+        # spend while a long step is still running. It dedups replays by call_id.
+        event = self.processor.event(envelope, body)
+        await self._side.send_and_wait(
+            self.topics.events, self.codecs.events.encode(event), key=envelope.task_id.encode()
+        )
+
+    async def adopt(self, tp: TopicPartition) -> None:
+        """Take partition ``tp``: fence the previous owner, then trust its committed offset."""
+        txn_id = f"{self.topics.agent(self.agent.name)}.{tp.partition}"
+        producer = make_producer(
+            self.conn, ProducerOptions(transactional_id=txn_id, client_suffix=f"txn-{tp.partition}")
+        )
+        # InitProducerId fences a zombie and waits for its pending transaction to finish, so
+        # the committed offset read below is stable (aiokafka's OffsetFetch cannot ask for it).
+        await producer.start()
+        self._producers[tp.partition] = producer
+        committed = await self._consumer.committed(tp)
+        if committed is not None:
+            self._consumer.seek(tp, committed)
+        topic = self.topics.agent_journal(self.agent.name)
+        index = await load_journal_partition(self.conn, topic, tp.partition, self.codecs.journal)
+        self._journals[tp.partition] = JournalView(index, self._persister(tp.partition))
+
+    async def release(self, tp: TopicPartition) -> None:
+        """Give partition ``tp`` up (after the in-flight batch finished)."""
+        async with self._lock:
+            await self._drop(tp.partition)
+
+    async def _drop(self, partition: int) -> None:
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            await producer.stop()
+        self._journals.pop(partition, None)
+        self.processor.forget_partition(partition)
+
+    def _persister(self, partition: int) -> Any:
+        topic = self.topics.agent_journal(self.agent.name)
+
+        async def persist(entry: JournalEntry) -> None:
+            key = f"{entry.handoff_id}/{entry.seq}".encode()
+            value = self.codecs.journal.encode(entry)
+            await self._side.send_and_wait(topic, value, key=key, partition=partition)
+
+        return persist
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: AgentWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            await self.worker.release(tp)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            await self.worker.adopt(tp)
+        self.worker.ready.set()
+        log.info(
+            "agent %s consuming partitions %s",
+            self.worker.agent.name,
+            sorted(tp.partition for tp in assigned),
+        )
+
+
+def _raw(record: ConsumerRecord[bytes, bytes]) -> RawRecord:
+    return RawRecord(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers or ()),
+        timestamp_ms=record.timestamp,
+    )

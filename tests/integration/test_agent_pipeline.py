@@ -1,0 +1,36 @@
+"""Agents as Kafka consumers against the real broker: a task flows through the mesh."""
+
+import pytest
+
+from agentmesh import Settings
+from agents._submit import submit_task
+from contracts import SchemaRegistry
+from tests.apps import pipeline
+from tests.apps.pipeline import Plan
+from tests.runtime_helpers import events_of, running
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
+
+
+async def test_task_flows_planner_to_workers_to_collector(settings: Settings) -> None:
+    registry = SchemaRegistry(settings.registry_url)
+    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
+        task = await submit_task(
+            settings, pipeline.mesh, "planner", Plan(question="q", parts=2), registry
+        )
+        # planner: started, 2x handoff_emitted, finished (+1 llm usage); each worker: started,
+        # emitted, finished (+1 tool usage); each collector: started, completed, finished.
+        events = await events_of(settings, 4 + 2 * 4 + 2 * 3, timeout=60)
+    await registry.close()
+    mine = [e for e in events if e.task_id == task.task_id]
+    by_agent = {
+        a: sorted(e.body.kind for e in mine if e.agent == a)
+        for a in ("planner", "worker", "collector")
+    }
+    assert by_agent == {
+        "planner": sorted(
+            ["step_started", "llm_call", "handoff_emitted", "handoff_emitted", "step_finished"]
+        ),
+        "worker": sorted(["step_started", "tool_call", "handoff_emitted", "step_finished"] * 2),
+        "collector": sorted(["step_started", "task_completed", "step_finished"] * 2),
+    }

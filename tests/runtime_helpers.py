@@ -1,0 +1,128 @@
+"""Running agents for integration tests: in this process, or as real OS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from agentmesh import Settings
+from agents import Mesh
+from agents._worker import AgentWorker, WorkerOptions
+from contracts import AgentEvent, Codec, SchemaRegistry, Topics
+from tests.kafka_helpers import read_all
+
+
+@contextlib.asynccontextmanager
+async def running(
+    mesh: Mesh, names: Sequence[str], settings: Settings, options: WorkerOptions | None = None
+) -> AsyncIterator[list[AgentWorker]]:
+    """Workers for ``names`` running as tasks of this event loop."""
+    workers = [AgentWorker(mesh, n, settings, options=options) for n in names]
+    tasks = [asyncio.create_task(w.run(), name=f"worker-{w.agent.name}") for w in workers]
+
+    async def all_ready() -> None:
+        for w in workers:
+            await w.ready.wait()
+
+    ready = asyncio.create_task(all_ready())
+    done, _ = await asyncio.wait([*tasks, ready], timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ready
+    for task in tasks:
+        if task in done:
+            task.result()  # a worker that died during start-up: raise its error here
+    try:
+        yield workers
+    finally:
+        for w in workers:
+            w.stop()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+
+async def events_of(
+    settings: Settings, expected: int | None, timeout: float = 30.0
+) -> list[AgentEvent]:
+    """Decoded events of the namespace, as a read_committed reader sees them."""
+    from agentmesh.transport import KafkaConnection
+
+    topics = Topics(settings.namespace)
+    registry = SchemaRegistry(settings.registry_url)
+    codec = Codec(AgentEvent, Topics.subject(topics.events), registry)
+    try:
+        raw = await read_all(
+            KafkaConnection.from_settings(settings), topics.events, expected, timeout
+        )
+        return [await codec.decode(v) for v in raw]
+    finally:
+        await registry.close()
+
+
+async def wait_for(predicate_coro: object, timeout: float = 30.0) -> None:
+    """Poll an async predicate until true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate_coro():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("condition not met in time")
+
+
+class AgentProcess:
+    """``agentmesh run agent NAME`` as a real OS process (for kill -9 tests)."""
+
+    def __init__(self, name: str, settings: Settings, app: str, log_dir: Path, **env: str) -> None:
+        self.name = name
+        self.log = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        self.env = {
+            **os.environ,
+            "AGENTMESH_KAFKA_BOOTSTRAP": settings.bootstrap,
+            "AGENTMESH_SCHEMA_REGISTRY_URL": settings.registry_url,
+            "AGENTMESH_NAMESPACE": settings.namespace,
+            "AGENTMESH_APP": app,
+            "COLUMNS": "200",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agentmesh", "run", "agent", self.name],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    async def wait_consuming(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "consuming partitions" in self.log.read_text(errors="replace"):
+                return
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent {self.name} exited:\n{self.log.read_text()}")
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"agent {self.name} never started consuming:\n{self.log.read_text()}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
