@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     topic_replication_factor: int | None = Field(
         default=None,
         ge=1,
-        description="Replication factor of topics agentmesh creates. Unset: 1 locally, else 3.",
+        description="Replication of topics agentmesh creates. Unset: 3, or fewer brokers if fewer.",
     )
 
     # Security of the Kafka connection (a managed cluster); the local broker is PLAINTEXT.
@@ -103,11 +103,9 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     @property
-    def replication_factor(self) -> int:
-        """Replication factor for new topics: explicit, else 1 on the local broker, 3 elsewhere."""
-        if self.topic_replication_factor is not None:
-            return self.topic_replication_factor
-        return 1 if self.uses_local_kafka else 3
+    def replication_factor(self) -> int | None:
+        """Replication for new topics; None: min(3, brokers), decided when creating."""
+        return self.topic_replication_factor
 
     @property
     def registry_url(self) -> str:

@@ -19,6 +19,7 @@ from agents._ledger import StepLedger
 from agents._llm import ChatModel, LlmRequest, LlmResponse, Message
 from agents._outcome import Outgoing
 from agents._policies import budget_gate, control_gate, journal_replay, metering, tool_retry
+from agents._tracing import tracing
 from contracts import Budget, Contract, EventBody, Handoff, validate_payload
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ class Context:
         gates = [
             control_gate(env.control, envelope.task_id, env.agent.name),
             budget_gate(self.ledger),
+            # After the gates: refused calls are not error spans. Before the journal:
+            # replayed calls still show, marked agentmesh.replayed.
+            tracing(),
             metering(self.ledger, self._emit),
             journal_replay(env.journal, envelope.task_id, envelope.handoff_id, (_encode, _decode)),
         ]

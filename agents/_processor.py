@@ -12,11 +12,20 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry import trace
+
 from agents._codecs import Codecs
 from agents._context import StepEnv
 from agents._errors import BudgetExceeded, StepStopped, UnknownAgentError
 from agents._records import Emission, RawRecord
 from agents._step import StepOutcome, run_step
+from agents._tracing import (
+    current_trace_id,
+    inject_headers,
+    record_error,
+    step_span,
+    tag_step,
+)
 from contracts import (
     AgentEvent,
     DeadLetter,
@@ -68,10 +77,15 @@ class RecordProcessor:
 
     async def process(self, record: RawRecord) -> list[Emission]:
         env = self.env_for(record.partition)
+        with step_span(env.agent.name, record):
+            return await self._process(record, env)
+
+    async def _process(self, record: RawRecord, env: StepEnv) -> list[Emission]:
         try:
             envelope = await self.codecs.inbox.decode(record.value or b"")
         except DecodeError as exc:
             return [await self._dead_letter(record, None, exc.stage, exc, 0)]
+        tag_step(envelope.task_id, envelope.handoff_id)
         if self._repeat(record.partition, envelope.idempotency_key):
             return []
         emissions = await self._run(record, envelope, env)
@@ -109,6 +123,7 @@ class RecordProcessor:
             return await self._cancelled(envelope, StepStopped(rule), events)
         outcome = await run_step(env, envelope)
         if outcome.error is not None:
+            record_error(trace.get_current_span(), outcome.error)
             return await self._failed(record, envelope, outcome, events, env)
         return await self._succeeded(record, envelope, outcome, events, env)
 
@@ -152,7 +167,11 @@ class RecordProcessor:
                     env,
                     stage="oversize",
                 )
-            out.append(Emission(self.codecs.topics.agent(child.to_agent), _key(child), value))
+            out.append(
+                Emission(
+                    self.codecs.topics.agent(child.to_agent), _key(child), value, inject_headers()
+                )
+            )
             events.append(
                 (
                     envelope,
@@ -238,6 +257,7 @@ class RecordProcessor:
             seq=next(self._seq),
             tenant=envelope.tenant,
             step=envelope.hop,
+            trace_id=current_trace_id(),
             body=body,
         )
 

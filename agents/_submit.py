@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from agentmesh import Settings
 from agentmesh.transport import (
     KafkaConnection,
@@ -13,6 +15,7 @@ from agentmesh.transport import (
     make_producer,
 )
 from agents._mesh import Mesh
+from agents._tracing import TRACER, inject_headers
 from contracts import (
     Budget,
     Codec,
@@ -83,9 +86,14 @@ async def submit_task(
     await producer.start()
     try:
         key = task.task_id.encode()
-        async with producer.transaction():
-            await producer.send(topics.tasks, task_codec.encode(task), key=key)
-            await producer.send(topics.agent(agent), inbox_codec.encode(handoff), key=key)
+        # The task's trace starts here: every agent's step span descends from this one.
+        with TRACER.start_as_current_span(f"send {topics.agent(agent)}", kind=SpanKind.PRODUCER):
+            headers = inject_headers()
+            async with producer.transaction():
+                await producer.send(topics.tasks, task_codec.encode(task), key=key, headers=headers)
+                await producer.send(
+                    topics.agent(agent), inbox_codec.encode(handoff), key=key, headers=headers
+                )
     finally:
         await producer.stop()
     return task

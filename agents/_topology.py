@@ -19,6 +19,7 @@ async def ensure_agent_topics(
     topics: Topics,
     mesh: Mesh,
     agent: str,
+    *,
     settings: Settings,
     partitions: int,
 ) -> None:

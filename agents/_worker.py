@@ -77,7 +77,7 @@ class AgentWorker:
         self.group_id = f"{self.topics.agent(name)}.workers"
         self.control = ControlState()
         self._stopping = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self.batch_lock = asyncio.Lock()
         self._producers: dict[int, AIOKafkaProducer] = {}
         self._journals: dict[int, JournalView] = {}
         self.halted_by: str | None = None
@@ -97,8 +97,8 @@ class AgentWorker:
             self.topics,
             self.mesh,
             self.agent.name,
-            self.settings,
-            self.options.partitions,
+            settings=self.settings,
+            partitions=self.options.partitions,
         )
         await self.codecs.register()
         self._side = make_producer(self.conn, ProducerOptions(client_suffix="side", linger_ms=0))
@@ -143,7 +143,7 @@ class AgentWorker:
                 timeout_ms=self.options.poll_timeout_ms, max_records=self.options.max_batch
             )
             if batch:
-                async with self._lock:
+                async with self.batch_lock:
                     await asyncio.gather(*(self._process(tp, recs) for tp, recs in batch.items()))
 
     async def _process(
@@ -218,9 +218,8 @@ class AgentWorker:
         self._journals[tp.partition] = JournalView(index, self._persister(tp.partition))
 
     async def release(self, tp: TopicPartition) -> None:
-        """Give partition ``tp`` up (after the in-flight batch finished)."""
-        async with self._lock:
-            await self._drop(tp.partition)
+        """Give partition ``tp`` up (the caller holds the batch lock)."""
+        await self._drop(tp.partition)
 
     async def _drop(self, partition: int) -> None:
         producer = self._producers.pop(partition, None)
@@ -244,13 +243,16 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: AgentWorker) -> None:
         self.worker = worker
 
+    # Both hold the batch lock: a batch never runs while its partition changes hands.
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        for tp in revoked:
-            await self.worker.release(tp)
+        async with self.worker.batch_lock:
+            for tp in revoked:
+                await self.worker.release(tp)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        for tp in assigned:
-            await self.worker.adopt(tp)
+        async with self.worker.batch_lock:
+            for tp in assigned:
+                await self.worker.adopt(tp)
         self.worker.ready.set()
         log.info(
             "agent %s consuming partitions %s",

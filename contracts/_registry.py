@@ -29,18 +29,6 @@ class SchemaStore(Protocol):
         self, subject: str, schema: dict[str, Any], compatibility: str = ...
     ) -> int: ...
 
-    async def _pin_compatibility(self, subject: str, compatibility: str) -> None:
-        try:
-            await self._client.set_compatibility(subject, compatibility)
-        except SchemaRegistryError as exc:
-            # Apicurio answers 409 "rule already exists" where Confluent would update in
-            # place; that is success when the rule already says what we want.
-            if exc.http_status_code != 409:
-                raise
-            current = await self._client.get_compatibility(subject)
-            if str(current).upper() != compatibility.upper():
-                raise
-
     async def parsed_schema(self, schema_id: int) -> Any: ...
 
     async def close(self) -> None: ...

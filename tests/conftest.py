@@ -53,7 +53,6 @@ def settings(cluster: Cluster, namespace: str) -> Settings:
         kafka_bootstrap=cluster.bootstrap,
         schema_registry_url=cluster.registry_url,
         namespace=namespace,
-        topic_replication_factor=1,  # one local broker, though addressed like an external one
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from agentmesh import Settings
 from agents import Mesh
 from agents._worker import AgentWorker, WorkerOptions
-from contracts import AgentEvent, Codec, SchemaRegistry, Topics
+from contracts import AgentEvent, Codec, DeadLetter, SchemaRegistry, Topics
 from tests.kafka_helpers import read_all
 
 
@@ -126,3 +126,102 @@ class AgentProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+
+async def send_handoffs(
+    settings: Settings, mesh: Mesh, agent: str, payloads: Sequence[object], task_ids: Sequence[str]
+) -> None:
+    """Write handoffs to ``agent``'s inbox, as an upstream agent would (one transaction)."""
+    from agentmesh.transport import KafkaConnection, ProducerOptions, make_producer
+    from contracts import new_id
+
+    topics = Topics(settings.namespace)
+    registry = SchemaRegistry(settings.registry_url)
+    codec = Codec(mesh.inbox_model(agent), Topics.subject(topics.agent(agent)), registry)
+    await codec.register()
+    producer = make_producer(
+        KafkaConnection.from_settings(settings),
+        ProducerOptions(transactional_id=f"test-{new_id()}"),
+    )
+    await producer.start()
+    try:
+        async with producer.transaction():
+            for payload, task_id in zip(payloads, task_ids, strict=True):
+                envelope = mesh.inbox_model(agent)(
+                    task_id=task_id, from_agent="test", to_agent=agent, payload=payload
+                )
+                await producer.send(
+                    topics.agent(agent), codec.encode(envelope), key=task_id.encode()
+                )
+    finally:
+        await producer.stop()
+        await registry.close()
+
+
+async def send_raw(settings: Settings, topic: str, value: bytes, key: bytes) -> None:
+    """Write raw bytes (e.g. garbage) to a topic."""
+    from agentmesh.transport import KafkaConnection, make_producer
+
+    producer = make_producer(KafkaConnection.from_settings(settings))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def send_control(settings: Settings, command: object) -> None:
+    """Write a control record, as the supervisor or gateway would."""
+    from agentmesh.transport import KafkaConnection, TopicSpec, ensure_topics, make_producer
+    from contracts import ControlCommand
+
+    assert isinstance(command, ControlCommand)
+    topics = Topics(settings.namespace)
+    conn = KafkaConnection.from_settings(settings)
+    await ensure_topics(conn, [TopicSpec(topics.control, 1, 1, {"cleanup.policy": "compact"})])
+    registry = SchemaRegistry(settings.registry_url)
+    codec = Codec(ControlCommand, Topics.subject(topics.control), registry)
+    await codec.register()
+    producer = make_producer(conn)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.control, codec.encode(command), key=command.key.encode()
+        )
+    finally:
+        await producer.stop()
+        await registry.close()
+
+
+async def inbox_of(
+    settings: Settings, mesh: Mesh, agent: str, expected: int | None, timeout: float = 30.0
+) -> list[Handoff[Any]]:
+    """Decoded handoffs on ``agent``'s inbox (read_committed, from the beginning)."""
+    from agentmesh.transport import KafkaConnection
+
+    topics = Topics(settings.namespace)
+    registry = SchemaRegistry(settings.registry_url)
+    codec = Codec(mesh.inbox_model(agent), Topics.subject(topics.agent(agent)), registry)
+    try:
+        raw = await read_all(
+            KafkaConnection.from_settings(settings), topics.agent(agent), expected, timeout
+        )
+        return [await codec.decode(v) for v in raw]
+    finally:
+        await registry.close()
+
+
+async def dead_letters(
+    settings: Settings, expected: int | None, timeout: float = 30.0
+) -> list[DeadLetter]:
+    """Decoded dead letters of the namespace."""
+    from agentmesh.transport import KafkaConnection
+
+    topics = Topics(settings.namespace)
+    registry = SchemaRegistry(settings.registry_url)
+    codec = Codec(DeadLetter, Topics.subject(topics.dlq), registry)
+    try:
+        raw = await read_all(KafkaConnection.from_settings(settings), topics.dlq, expected, timeout)
+        return [await codec.decode(v) for v in raw]
+    finally:
+        await registry.close()

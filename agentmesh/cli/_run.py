@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 import typer
 from rich.logging import RichHandler
@@ -45,7 +46,8 @@ def run_agent(
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=True)],
     )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for noisy in ("aiokafka", "httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from agents._worker import AgentWorker
 
     worker = AgentWorker(mesh, name, settings)
@@ -59,4 +61,14 @@ async def _serve(worker: object) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
+    # `kill -USR1 <pid>`: what is every task of a stuck agent waiting on?
+    loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
     await worker.run()
+
+
+def _dump_tasks() -> None:
+    out = sys.stderr
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=out)
+        task.print_stack(limit=30, file=out)
+    out.flush()

@@ -14,6 +14,7 @@ from agentmesh.transport._connection import KafkaConnection
 __all__ = ["TopicCreationError", "TopicSpec", "ensure_topics"]
 
 _TOPIC_ALREADY_EXISTS = 36
+_DEFAULT_RF = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class TopicSpec:
 
     name: str
     partitions: int = 6
-    replication_factor: int = 1
+    replication_factor: int | None = None  # None: 3, or every broker when there are fewer
     config: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -44,9 +45,15 @@ async def ensure_topics(
     admin = make_admin(conn)
     await admin.start()
     try:
+        default_rf = min(_DEFAULT_RF, len((await admin.describe_cluster())["brokers"]))
         response = await admin.create_topics(
             [
-                NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config))
+                NewTopic(
+                    s.name,
+                    s.partitions,
+                    s.replication_factor or default_rf,
+                    topic_configs=dict(s.config),
+                )
                 for s in wanted
             ],
             timeout_ms=timeout_ms,

@@ -65,6 +65,8 @@ async def search(args: SearchArgs) -> SearchHits:
 @agent("planner")
 async def planner(plan: Plan, ctx: Context) -> list[Outgoing]:
     reply = await ctx.llm(f"split: {plan.question}")
+    # A crash window after a paid call, for the journal-resume test.
+    await asyncio.sleep(float(os.environ.get("PIPELINE_PLAN_DELAY_S", "0")))
     return [ctx.handoff("worker", Work(part=i, text=reply.text)) for i in range(plan.parts)]
 
 

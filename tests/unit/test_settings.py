@@ -18,7 +18,7 @@ def test_defaults_point_at_the_local_cluster(monkeypatch: pytest.MonkeyPatch) ->
     assert s.bootstrap == "127.0.0.1:19092"
     assert s.registry_url == "http://127.0.0.1:18081/apis/ccompat/v7"
     assert s.namespace == "agentmesh"
-    assert s.replication_factor == 1
+    assert s.replication_factor is None  # decided from the cluster's size when creating
 
 
 def test_environment_with_prefix_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -33,7 +33,6 @@ def test_environment_with_prefix_wins(monkeypatch: pytest.MonkeyPatch, tmp_path:
         "prod.eu",
     )
     assert (s.uses_local_kafka, s.uses_local_registry) == (False, False)
-    assert s.replication_factor == 3  # an external cluster gets durable topics by default
     assert s.local_dir == tmp_path
 
 
