@@ -11,11 +11,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from agentmesh import Settings
 from agents import Mesh
 from agents._worker import AgentWorker, WorkerOptions
-from contracts import AgentEvent, Codec, DeadLetter, SchemaRegistry, Topics
+from contracts import AgentEvent, Codec, DeadLetter, Handoff, SchemaRegistry, Topics
 from tests.kafka_helpers import read_all
 
 

@@ -46,7 +46,7 @@ async def test_read_committed_sees_each_handoff_exactly_once_across_repeated_kil
         await worker.wait_consuming(timeout=90)
     findings = await inbox_of(settings, pipeline.mesh, "collector", total, timeout=120)
     assert worker.terminate() == 0
-    parts = Counter(f.payload.part for f in findings)  # type: ignore[attr-defined]
+    parts = Counter(f.payload.part for f in findings)
     assert kills == 2
     assert sorted(parts) == list(range(total))  # nothing lost
     assert [p for p, n in parts.items() if n > 1] == []  # nothing twice
@@ -73,7 +73,7 @@ async def test_restart_after_kill9_reuses_the_journaled_llm_call(
         (llm[0].call_id, False),
         (llm[0].call_id, True),
     ]
-    assert [h.payload.part for h in handoffs] == [0, 1]  # type: ignore[attr-defined]
+    assert [h.payload.part for h in handoffs] == [0, 1]
 
 
 async def test_sigterm_finishes_the_batch_and_leaves_the_group(
