@@ -13,6 +13,7 @@ from contracts import (
     Handoff,
     JournalEntry,
     SchemaStore,
+    TaskStateRecord,
     Topics,
 )
 
@@ -34,11 +35,12 @@ class Codecs:
         self.dlq = Codec(DeadLetter, sub(topics.dlq), registry)
         self.journal = Codec(JournalEntry, sub(topics.agent_journal(agent)), registry)
         self.control = Codec(ControlCommand, sub(topics.control), registry)
+        self.state = Codec(TaskStateRecord, sub(topics.agent_state(agent)), registry)
         self._inboxes: dict[str, Codec[Handoff[Any]]] = {agent: self.inbox}
 
     async def register(self) -> None:
         """Register every schema this agent writes or reads."""
-        for codec in (self.inbox, self.events, self.dlq, self.journal, self.control):
+        for codec in (self.inbox, self.events, self.dlq, self.journal, self.control, self.state):
             await codec.register()
 
     async def inbox_of(self, agent: str) -> Codec[Handoff[Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from agents._ledger import StepLedger
 from agents._llm import ChatModel, LlmRequest, LlmResponse, Message
 from agents._outcome import Outgoing
 from agents._policies import budget_gate, control_gate, journal_replay, metering, tool_retry
+from agents._state import StateView, TaskState
 from agents._tracing import tracing
 from contracts import Budget, Contract, EventBody, Handoff, validate_payload
 
@@ -39,6 +40,7 @@ class StepEnv:
     journal: JournalView
     emit: Callable[[Handoff[Any], EventBody], Awaitable[None]]  # usage events, written at once
     model: ChatModel | None = None  # the process's configured model; beats agent and mesh
+    state: StateView = field(default_factory=StateView)
 
 
 class Context:
@@ -49,6 +51,7 @@ class Context:
         self.envelope = envelope
         self.attempt = attempt
         self.ledger = StepLedger(envelope.budget)
+        self.state = TaskState(env.state, envelope.task_id)
         self._seq = 0
         gates = [
             control_gate(env.control, envelope.task_id, env.agent.name),

@@ -10,6 +10,7 @@ import hashlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
@@ -72,8 +73,8 @@ class RecordProcessor:
         self._seq = itertools.count()
         self._seen: dict[int, OrderedDict[str, None]] = {}
         self._dedup_size = dedup_size
-        # Per partition: (idempotency key, journal keys) of steps in the open transaction.
-        self._pending: dict[int, list[tuple[str, list[str]]]] = {}
+        # Per partition: what steps in the open transaction change once it commits.
+        self._pending: dict[int, list[_Done]] = {}
 
     async def process(self, record: RawRecord) -> list[Emission]:
         env = self.env_for(record.partition)
@@ -88,21 +89,24 @@ class RecordProcessor:
         tag_step(envelope.task_id, envelope.handoff_id)
         if self._repeat(record.partition, envelope.idempotency_key):
             return []
+        done = _Done(envelope.idempotency_key)
         emissions = await self._run(record, envelope, env)
-        done = env.journal.keys_of(envelope.handoff_id)
-        self._pending.setdefault(record.partition, []).append((envelope.idempotency_key, done))
+        done.journal_keys = env.journal.keys_of(envelope.handoff_id)
+        self._pending.setdefault(record.partition, []).append(done)
         return emissions
 
     def committed(self, partition: int) -> None:
         """The partition's transaction committed: remember its handoffs, drop their journal."""
         env = self.env_for(partition)
-        for key, journal_keys in self._pending.pop(partition, []):
-            self.remember(partition, key)
-            env.journal.forget(journal_keys)
+        for done in self._pending.pop(partition, []):
+            self.remember(partition, done.idempotency_key)
+            env.journal.forget(done.journal_keys)
+        env.state.commit()
 
     def rolled_back(self, partition: int) -> None:
         """The partition's transaction aborted: its steps will run again (journal kept)."""
         self._pending.pop(partition, None)
+        self.env_for(partition).state.discard()
 
     async def _run(self, record: RawRecord, envelope: Handoff[Any], env: StepEnv) -> list[Emission]:
         events: list[tuple[Handoff[Any], EventBody]] = [
@@ -125,7 +129,8 @@ class RecordProcessor:
         if outcome.error is not None:
             record_error(trace.get_current_span(), outcome.error)
             return await self._failed(record, envelope, outcome, events, env)
-        return await self._succeeded(record, envelope, outcome, events, env)
+        state = self._state_change(record, envelope, outcome, env)
+        return [*state, *await self._succeeded(record, envelope, outcome, events, env)]
 
     def remember(self, partition: int, idempotency_key: str) -> None:
         """Mark a handoff as done (after its transaction committed)."""
@@ -140,7 +145,9 @@ class RecordProcessor:
 
     def _repeat(self, partition: int, key: str) -> bool:
         pending = self._pending.get(partition, ())
-        return key in self._seen.get(partition, ()) or any(k == key for k, _ in pending)
+        return key in self._seen.get(partition, ()) or any(
+            d.idempotency_key == key for d in pending
+        )
 
     async def _succeeded(
         self,
@@ -231,6 +238,21 @@ class RecordProcessor:
         events.append((envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
         return self._events(events)
 
+    def _state_change(
+        self,
+        record: RawRecord,
+        envelope: Handoff[Any],
+        outcome: StepOutcome,
+        env: StepEnv,
+    ) -> list[Emission]:
+        if outcome.state is None:
+            return []
+        change = outcome.state.record(envelope.task_id, env.agent.name)
+        env.state.stage(envelope.task_id, change)
+        value = None if change is None else self.codecs.state.encode(change)
+        topic = self.codecs.topics.agent_state(env.agent.name)
+        return [Emission(topic, envelope.task_id.encode(), value, partition=record.partition)]
+
     def _journal_tombstones(
         self, env: StepEnv, envelope: Handoff[Any], record: RawRecord
     ) -> list[Emission]:
@@ -290,6 +312,14 @@ class RecordProcessor:
             original_headers=[Header(key=k, value=v) for k, v in record.headers],
         )
         return Emission(self.codecs.topics.dlq, record.key, self.codecs.dlq.encode(letter))
+
+
+@dataclass(slots=True)
+class _Done:
+    """A step in the open transaction, and what its commit makes true."""
+
+    idempotency_key: str
+    journal_keys: list[str] = field(default_factory=list)
 
 
 def _stage_of(error: BaseException) -> str:

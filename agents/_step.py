@@ -23,6 +23,7 @@ from agents._errors import (
 )
 from agents._ledger import StepLedger
 from agents._outcome import normalize
+from agents._state import TaskState
 from contracts import Contract, Handoff, PayloadValidationError
 
 __all__ = ["PERMANENT", "StepOutcome", "run_step"]
@@ -52,6 +53,7 @@ class StepOutcome:
     output: Contract | None = None
     error: BaseException | None = None
     ledger: StepLedger | None = None
+    state: TaskState | None = None  # set when the handler changed ctx.state
 
 
 async def run_step(env: StepEnv, handoff: Handoff[Any]) -> StepOutcome:
@@ -111,7 +113,8 @@ async def _attempt(env: StepEnv, ctx: Context, handoff: Handoff[Any]) -> StepOut
         )
         for i, o in enumerate(outgoing)
     ]
-    return StepOutcome(1, 0.0, handoffs, output, None, ctx.ledger)
+    changed = ctx.state if ctx.state.changed else None
+    return StepOutcome(1, 0.0, handoffs, output, None, ctx.ledger, changed)
 
 
 def _failed(error: BaseException, attempts: int, start: float, ctx: Context | None) -> StepOutcome:

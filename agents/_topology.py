@@ -23,10 +23,10 @@ async def ensure_agent_topics(
     settings: Settings,
     partitions: int,
 ) -> None:
-    """Create every inbox of the mesh, the shared topics, and this agent's journal.
+    """Create every inbox of the mesh, the shared topics, and this agent's journal and state.
 
-    The journal must have exactly as many partitions as the inbox: a step's journal entries
-    are written to the partition number of its input.
+    Journal and state must have exactly as many partitions as the inbox: a step writes them
+    to the partition number of its input, and a worker reads back only its partitions.
     """
     rf = settings.replication_factor
     specs = [TopicSpec(topics.agent(name), partitions, rf) for name in mesh.agents]
@@ -38,14 +38,14 @@ async def ensure_agent_topics(
     ]
     await ensure_topics(conn, specs)
     inbox_partitions = await _partition_count(conn, topics.agent(agent))
-    journal = topics.agent_journal(agent)
-    await ensure_topics(conn, [TopicSpec(journal, inbox_partitions, rf, _COMPACT)])
-    journal_partitions = await _partition_count(conn, journal)
-    if journal_partitions != inbox_partitions:
-        raise RuntimeError(
-            f"{journal} has {journal_partitions} partitions but {topics.agent(agent)} has "
-            f"{inbox_partitions}; they must match (add partitions to the journal topic)"
-        )
+    for side in (topics.agent_journal(agent), topics.agent_state(agent)):
+        await ensure_topics(conn, [TopicSpec(side, inbox_partitions, rf, _COMPACT)])
+        side_partitions = await _partition_count(conn, side)
+        if side_partitions != inbox_partitions:
+            raise RuntimeError(
+                f"{side} has {side_partitions} partitions but {topics.agent(agent)} has "
+                f"{inbox_partitions}; they must match (add partitions to {side})"
+            )
 
 
 async def _partition_count(conn: KafkaConnection, topic: str, timeout_s: float = 10.0) -> int:

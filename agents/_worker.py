@@ -27,15 +27,16 @@ from agentmesh.transport import (
     make_producer,
 )
 from agents._codecs import Codecs
+from agents._compacted import load_partition
 from agents._context import StepEnv
 from agents._control import ControlState
 from agents._control_listener import ControlListener
 from agents._journal import JournalView
-from agents._kafka_journal import load_journal_partition
 from agents._llm import ChatModel
 from agents._mesh import Mesh
 from agents._processor import Halted, RecordProcessor
 from agents._records import RawRecord
+from agents._state import StateView
 from agents._topology import ensure_agent_topics
 from contracts import EventBody, Handoff, JournalEntry, SchemaRegistry, Topics
 
@@ -80,6 +81,7 @@ class AgentWorker:
         self.batch_lock = asyncio.Lock()
         self._producers: dict[int, AIOKafkaProducer] = {}
         self._journals: dict[int, JournalView] = {}
+        self._states: dict[int, StateView] = {}
         self.halted_by: str | None = None
         self.committed_batches = 0
         self.ready = asyncio.Event()  # set once partitions are assigned and adopted
@@ -189,7 +191,13 @@ class AgentWorker:
 
     def _env(self, partition: int) -> StepEnv:
         return StepEnv(
-            self.mesh, self.agent, self.control, self._journals[partition], self._emit, self.model
+            self.mesh,
+            self.agent,
+            self.control,
+            self._journals[partition],
+            self._emit,
+            self.model,
+            self._states[partition],
         )
 
     async def _emit(self, envelope: Handoff[Any], body: EventBody) -> None:
@@ -213,9 +221,15 @@ class AgentWorker:
         committed = await self._consumer.committed(tp)
         if committed is not None:
             self._consumer.seek(tp, committed)
-        topic = self.topics.agent_journal(self.agent.name)
-        index = await load_journal_partition(self.conn, topic, tp.partition, self.codecs.journal)
-        self._journals[tp.partition] = JournalView(index, self._persister(tp.partition))
+        name, p = self.agent.name, tp.partition
+        journal = await load_partition(
+            self.conn, self.topics.agent_journal(name), p, self.codecs.journal
+        )
+        self._journals[p] = JournalView(journal, self._persister(p))
+        states = await load_partition(
+            self.conn, self.topics.agent_state(name), p, self.codecs.state
+        )
+        self._states[p] = StateView(states)
 
     async def release(self, tp: TopicPartition) -> None:
         """Give partition ``tp`` up (the caller holds the batch lock)."""
@@ -226,6 +240,7 @@ class AgentWorker:
         if producer is not None:
             await producer.stop()
         self._journals.pop(partition, None)
+        self._states.pop(partition, None)
         self.processor.forget_partition(partition)
 
     def _persister(self, partition: int) -> Any:

@@ -22,6 +22,7 @@ from agents._mesh import Mesh
 from agents._processor import RecordProcessor
 from agents._records import RawRecord
 from agents._scripted import ScriptedModel
+from agents._state import StateView
 from contracts import (
     AgentEvent,
     Budget,
@@ -88,7 +89,8 @@ class AgentHarness:
             assert isinstance(body, LlmCall | ToolCall), "steps emit only usage events at once"
             self._usage.append(body)
 
-        self.env = StepEnv(mesh, self.agent, self.control, self.journal, emit, model)
+        self.state = StateView()  # survives across runs, like the state topic
+        self.env = StepEnv(mesh, self.agent, self.control, self.journal, emit, model, self.state)
         self.processor = RecordProcessor(lambda _p: self.env, self.codecs, "harness")
         self._offset = 0
 
@@ -104,8 +106,13 @@ class AgentHarness:
         budget: Budget | None = None,
         hop: int = 0,
         context: list[ContextRef] | None = None,
+        commit: bool = True,
     ) -> HarnessRun:
-        """Hand ``payload`` to the agent and collect what its step wrote."""
+        """Hand ``payload`` to the agent and collect what its step wrote.
+
+        ``commit=False`` plays a crash before the step's transaction committed: the journal
+        keeps its calls and ``ctx.state`` keeps its previous value.
+        """
         await self.codecs.register()
         envelope = self.mesh.inbox_model(self.agent.name)(
             task_id=task_id,
@@ -116,9 +123,13 @@ class AgentHarness:
             context=context or [],
             payload=validate_payload(self.agent.input, payload),
         )
-        return await self.run_raw(self.codecs.inbox.encode(envelope), key=task_id.encode())
+        return await self.run_raw(
+            self.codecs.inbox.encode(envelope), key=task_id.encode(), commit=commit
+        )
 
-    async def run_raw(self, value: bytes, key: bytes | None = None) -> HarnessRun:
+    async def run_raw(
+        self, value: bytes, key: bytes | None = None, *, commit: bool = True
+    ) -> HarnessRun:
         """Feed raw bytes, as a consumer would see them (for bad-input tests)."""
         await self.codecs.register()
         self._usage.clear()
@@ -126,7 +137,7 @@ class AgentHarness:
         self._offset += 1
         run = HarnessRun(usage=self._usage.copy())
         for emission in await self.processor.process(record):
-            if emission.value is None:
+            if emission.value is None or emission.topic.endswith((".state", ".journal")):
                 continue
             if emission.topic == self.topics.events:
                 run.events.append(await self.codecs.events.decode(emission.value))
@@ -138,4 +149,8 @@ class AgentHarness:
                     await (await self.codecs.inbox_of(target)).decode(emission.value)
                 )
         run.usage = list(self._usage)
+        if commit:
+            self.processor.committed(0)
+        else:
+            self.processor.rolled_back(0)
         return run

@@ -24,6 +24,7 @@ from contracts._events import AgentEvent
 from contracts._handoff import Handoff
 from contracts._journal import JournalEntry
 from contracts._review import ReviewDecision, ReviewRequest
+from contracts._state import TaskStateRecord
 from contracts._task import TaskSubmitted
 from contracts._topics import Topics
 
@@ -78,6 +79,7 @@ CATALOG: tuple[ContractSpec, ...] = (
     ContractSpec("audit", AuditRecord, lambda t: t.audit, "chain"),
     # One journal per agent, co-partitioned with its inbox.
     ContractSpec("journal-entry", JournalEntry, None, "handoff_id/seq (compacted)"),
+    ContractSpec("task-state", TaskStateRecord, None, "task_id (compacted)"),
 )
 
 

@@ -57,6 +57,10 @@ class Topics:
         """Agent ``name``'s journal of completed LLM/tool calls (co-partitioned with its inbox)."""
         return f"{self.agent(name)}.journal"
 
+    def agent_state(self, name: str) -> str:
+        """Agent ``name``'s durable per-task state (co-partitioned with its inbox)."""
+        return f"{self.agent(name)}.state"
+
     @staticmethod
     def subject(topic: str) -> str:
         """The registry subject of a topic's values (Confluent TopicNameStrategy)."""

@@ -152,7 +152,7 @@ async def test_journaled_llm_call_is_replayed_not_paid_again() -> None:
     first = AgentHarness(pipeline.mesh, "planner", model=first_model, journal=journal)
     envelope_task = "t-journal"
     # Same handoff id twice: the restart after a crash redelivers the same envelope.
-    run1 = await first.run(Plan(question="q"), task_id=envelope_task)
+    run1 = await first.run(Plan(question="q"), task_id=envelope_task, commit=False)
     assert len(journal.entries) == 1
     (entry,) = journal.entries.values()
     second_model = ScriptedModel([])  # would raise if called
@@ -211,3 +211,33 @@ async def test_hop_limit_refuses_the_handoff() -> None:
     harness = AgentHarness(pipeline.mesh, "worker")
     run = await harness.run(Work(part=0, text="q"), hop=3, budget=Budget(max_hops=3))
     assert (run.handoffs, run.dead_letters[0].error_class) == ([], "BudgetExceeded")
+
+
+async def test_task_state_fans_in_and_survives_an_uncommitted_step() -> None:
+    from agents import Context, agent
+    from contracts import Contract
+
+    class Part(Contract):
+        n: int
+        of: int
+
+    class Whole(Contract):
+        parts: list[int]
+
+    @agent("joiner", output=Whole)
+    async def joiner(part: Part, ctx: Context) -> Whole | None:
+        seen = ctx.state.get().get("parts", [])
+        seen = sorted({*seen, part.n})
+        if len(seen) < part.of:
+            ctx.state.set({"parts": seen})
+            return None
+        ctx.state.clear()
+        return Whole(parts=seen)
+
+    harness = AgentHarness(Mesh([joiner]), "joiner")
+    assert (await harness.run(Part(n=2, of=3))).kinds == ["step_started", "step_finished"]
+    await harness.run(Part(n=0, of=3), commit=False)  # crashed: its state change is lost
+    assert harness.state.get("task-1") is not None
+    assert (await harness.run(Part(n=1, of=3))).output is None
+    done = await harness.run(Part(n=0, of=3))
+    assert (done.output, harness.state.get("task-1")) == ('{"parts":[0,1,2]}', None)

@@ -1,31 +1,34 @@
-"""Reading an agent's journal partition back after a (re)assignment."""
+"""Reading a compacted, co-partitioned topic (journal, task state) back on assignment."""
 
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from aiokafka import TopicPartition
 
 from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
-from contracts import Codec, DecodeError, JournalEntry
+from contracts import Codec, Contract, DecodeError
 
-__all__ = ["load_journal_partition"]
+__all__ = ["load_partition"]
+
+M = TypeVar("M", bound=Contract)
 
 log = logging.getLogger(__name__)
 
 
-async def load_journal_partition(
-    conn: KafkaConnection, topic: str, partition: int, codec: Codec[JournalEntry]
-) -> dict[str, JournalEntry]:
-    """Every live entry of one journal partition, by key (tombstones remove keys).
+async def load_partition(
+    conn: KafkaConnection, topic: str, partition: int, codec: Codec[M]
+) -> dict[str, M]:
+    """Every live record of one partition, by key (tombstones remove keys).
 
-    Only calls of steps that have not committed are live: committing a step tombstones
-    its entries, so this stays small whatever the topic's age.
+    Read committed only: writes of aborted steps never count. The journal stays small
+    because committing a step tombstones its entries; task state because fan-ins clear it.
     """
     tp = TopicPartition(topic, partition)
     consumer = make_consumer(conn, options=ConsumerOptions(group_id=None, client_suffix="journal"))
     await consumer.start()
-    index: dict[str, JournalEntry] = {}
+    index: dict[str, M] = {}
     try:
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
@@ -39,7 +42,7 @@ async def load_journal_partition(
                 try:
                     index[key] = await codec.decode(record.value)
                 except DecodeError:
-                    log.exception("skipping unreadable journal record %s@%d", tp, record.offset)
+                    log.exception("skipping unreadable record %s@%d", tp, record.offset)
     finally:
         await consumer.stop()
     return index
