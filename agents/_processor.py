@@ -109,8 +109,9 @@ class RecordProcessor:
         self.env_for(partition).state.discard()
 
     async def _run(self, record: RawRecord, envelope: Handoff[Any], env: StepEnv) -> list[Emission]:
-        events: list[tuple[Handoff[Any], EventBody]] = [
-            (
+        # Events are stamped (time, sequence) when they happen, written when the step commits.
+        events: list[AgentEvent] = [
+            self.event(
                 envelope,
                 StepStarted(
                     handoff_id=envelope.handoff_id,
@@ -154,7 +155,7 @@ class RecordProcessor:
         record: RawRecord,
         envelope: Handoff[Any],
         outcome: StepOutcome,
-        events: list[tuple[Handoff[Any], EventBody]],
+        events: list[AgentEvent],
         env: StepEnv,
     ) -> list[Emission]:
         out: list[Emission] = []
@@ -180,7 +181,7 @@ class RecordProcessor:
                 )
             )
             events.append(
-                (
+                self.event(
                     envelope,
                     HandoffEmitted(
                         handoff_id=child.handoff_id,
@@ -192,11 +193,13 @@ class RecordProcessor:
                 )
             )
         if outcome.output is not None:
-            events.append((envelope, TaskCompleted(output_json=outcome.output.model_dump_json())))
+            events.append(
+                self.event(envelope, TaskCompleted(output_json=outcome.output.model_dump_json()))
+            )
         kind = (
             "result" if outcome.output is not None else "handoff" if outcome.handoffs else "result"
         )
-        events.append((envelope, _finished(envelope, kind, outcome)))
+        events.append(self.event(envelope, _finished(envelope, kind, outcome)))
         return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _failed(
@@ -204,7 +207,7 @@ class RecordProcessor:
         record: RawRecord,
         envelope: Handoff[Any],
         outcome: StepOutcome,
-        events: list[tuple[Handoff[Any], EventBody]],
+        events: list[AgentEvent],
         env: StepEnv,
         *,
         stage: str | None = None,
@@ -217,25 +220,20 @@ class RecordProcessor:
             return await self._cancelled(envelope, error, events)
         stage = stage or _stage_of(error)
         letter = await self._dead_letter(record, envelope, stage, error, outcome.attempts)
-        events.append((envelope, _finished(envelope, "dead_lettered", outcome)))
-        events.append(
-            (envelope, TaskFailed(error_class=type(error).__name__, message=str(error)[:2000]))
-        )
+        events.append(self.event(envelope, _finished(envelope, "dead_lettered", outcome)))
+        failed = TaskFailed(error_class=type(error).__name__, message=str(error)[:2000])
+        events.append(self.event(envelope, failed))
         return [letter, *self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _cancelled(
         self,
         envelope: Handoff[Any],
         stop: StepStopped,
-        events: list[tuple[Handoff[Any], EventBody]],
+        events: list[AgentEvent],
     ) -> list[Emission]:
-        events.append(
-            (
-                envelope,
-                StepFinished(handoff_id=envelope.handoff_id, outcome="cancelled", duration_ms=0.0),
-            )
-        )
-        events.append((envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
+        finished = StepFinished(handoff_id=envelope.handoff_id, outcome="cancelled", duration_ms=0)
+        events.append(self.event(envelope, finished))
+        events.append(self.event(envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
         return self._events(events)
 
     def _state_change(
@@ -260,15 +258,9 @@ class RecordProcessor:
         topic = self.codecs.topics.agent_journal(env.agent.name)
         return [Emission(topic, k.encode(), None, partition=record.partition) for k in keys]
 
-    def _events(self, events: list[tuple[Handoff[Any], EventBody]]) -> list[Emission]:
-        return [
-            Emission(
-                self.codecs.topics.events,
-                envelope.task_id.encode(),
-                self.codecs.events.encode(self.event(envelope, body)),
-            )
-            for envelope, body in events
-        ]
+    def _events(self, events: list[AgentEvent]) -> list[Emission]:
+        topic, codec = self.codecs.topics.events, self.codecs.events
+        return [Emission(topic, e.task_id.encode(), codec.encode(e)) for e in events]
 
     def event(self, envelope: Handoff[Any], body: EventBody) -> AgentEvent:
         """An event about ``envelope``'s step, numbered in this instance's sequence."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from agentmesh import Settings
-from agentmesh.transport import KafkaConnection, TopicSpec, ensure_topics, make_admin
+from agentmesh.transport import KafkaConnection, TopicSpec, ensure_topics, partition_count
 from agents._mesh import Mesh
 from contracts import Topics
 
@@ -37,28 +35,12 @@ async def ensure_agent_topics(
         TopicSpec(topics.control, 1, rf, _COMPACT),
     ]
     await ensure_topics(conn, specs)
-    inbox_partitions = await _partition_count(conn, topics.agent(agent))
+    inbox_partitions = await partition_count(conn, topics.agent(agent))
     for side in (topics.agent_journal(agent), topics.agent_state(agent)):
         await ensure_topics(conn, [TopicSpec(side, inbox_partitions, rf, _COMPACT)])
-        side_partitions = await _partition_count(conn, side)
+        side_partitions = await partition_count(conn, side)
         if side_partitions != inbox_partitions:
             raise RuntimeError(
                 f"{side} has {side_partitions} partitions but {topics.agent(agent)} has "
                 f"{inbox_partitions}; they must match (add partitions to {side})"
             )
-
-
-async def _partition_count(conn: KafkaConnection, topic: str, timeout_s: float = 10.0) -> int:
-    # Metadata lags creation by a moment: a just-created topic may show no partitions yet.
-    admin = make_admin(conn)
-    await admin.start()
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            (described,) = await admin.describe_topics([topic])
-            count = len(described["partitions"])
-            if count or asyncio.get_running_loop().time() > deadline:
-                return count
-            await asyncio.sleep(0.1)
-    finally:
-        await admin.close()

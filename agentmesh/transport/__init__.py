@@ -15,7 +15,12 @@ from agentmesh.transport._clients import (
 )
 from agentmesh.transport._connection import KafkaConnection
 from agentmesh.transport._options import ConsumerOptions, ProducerOptions
-from agentmesh.transport._topics import TopicCreationError, TopicSpec, ensure_topics
+from agentmesh.transport._topics import (
+    TopicCreationError,
+    TopicSpec,
+    ensure_topics,
+    partition_count,
+)
 
 __all__ = [
     "SAFE_CONSUMER_SETTINGS",
@@ -30,5 +35,6 @@ __all__ = [
     "make_admin",
     "make_consumer",
     "make_producer",
+    "partition_count",
     "producer_kwargs",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ from aiokafka.errors import for_code
 from agentmesh.transport._clients import make_admin
 from agentmesh.transport._connection import KafkaConnection
 
-__all__ = ["TopicCreationError", "TopicSpec", "ensure_topics"]
+__all__ = ["TopicCreationError", "TopicSpec", "ensure_topics", "partition_count"]
 
 _TOPIC_ALREADY_EXISTS = 36
 _DEFAULT_RF = 3
@@ -71,3 +72,23 @@ async def ensure_topics(
     if problems:
         raise TopicCreationError("could not create topics: " + "; ".join(problems))
     return created
+
+
+async def partition_count(conn: KafkaConnection, topic: str, timeout_s: float = 10.0) -> int:
+    """How many partitions ``topic`` has (0 if it does not exist).
+
+    Metadata lags creation by a moment, so a topic that shows no partitions is asked again
+    until ``timeout_s``.
+    """
+    admin = make_admin(conn)
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            (described,) = await admin.describe_topics([topic])
+            count = len(described["partitions"])
+            if count or asyncio.get_running_loop().time() > deadline:
+                return count
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()

@@ -1,0 +1,187 @@
+"""``agentmesh task submit | show | watch``: put work into the mesh and read its story."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from agentmesh._settings import get_settings
+from agentmesh.cli._contracts_ops import AppOption, load_app
+from agentmesh.cli._output import JsonOption, err_console, fail, out_console, print_json
+
+if TYPE_CHECKING:
+    from agentmesh._timeline import TaskTimeline
+    from contracts import AgentEvent
+
+__all__ = ["describe", "task_app", "timeline_json"]
+
+task_app = typer.Typer(help="Submit tasks and follow what happens to them.", no_args_is_help=True)
+
+
+@task_app.command()
+def submit(  # noqa: PLR0917 - each option is one CLI flag
+    agent: Annotated[str, typer.Argument(help="The entry agent that receives the task.")],
+    input_json: Annotated[str, typer.Option("--input", help="The agent's input payload, JSON.")],
+    app: AppOption = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Token budget of the task.")] = None,
+    max_cost_usd: Annotated[str | None, typer.Option(help="Cost budget in USD, e.g. 0.50.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="LLM + tool calls allowed.")] = None,
+    max_hops: Annotated[int | None, typer.Option(help="Handoffs allowed.")] = None,
+    deadline_s: Annotated[float | None, typer.Option(help="Wall-clock limit, seconds.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="Same key, same task.")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Publish a task to AGENT and print its id (the payload is validated first)."""
+    from agents import AgentError
+    from agents._submit import submit_task
+    from contracts import Budget, ContractError, SchemaRegistry, utcnow
+
+    settings = get_settings()
+    mesh = load_app(app or settings.app, json_mode=json_out)
+    if mesh is None:
+        fail("which mesh? pass --app package.module:mesh or set AGENTMESH_APP", json_mode=json_out)
+    try:
+        payload: Any = orjson.loads(input_json)
+    except orjson.JSONDecodeError as exc:
+        fail(f"--input is not valid JSON: {exc}", json_mode=json_out, code=2)
+    budget = Budget(
+        max_tokens=max_tokens,
+        max_cost_usd=Decimal(max_cost_usd) if max_cost_usd else None,
+        max_steps=max_steps,
+        max_hops=max_hops,
+        deadline=utcnow() + timedelta(seconds=deadline_s) if deadline_s else None,
+    )
+
+    async def go() -> str:
+        registry = SchemaRegistry(settings.registry_url)
+        try:
+            task = await submit_task(
+                settings,
+                mesh,
+                agent,
+                payload,
+                registry,
+                budget=budget,
+                idempotency_key=idempotency_key,
+                submitted_by="cli",
+            )
+        finally:
+            await registry.close()
+        return task.task_id
+
+    try:
+        task_id = asyncio.run(go())
+    except (ContractError, AgentError, LookupError, ValueError) as exc:
+        fail(str(exc), json_mode=json_out, code=2)
+    if json_out:
+        print_json({"ok": True, "task_id": task_id})
+    else:
+        out_console.print(task_id, highlight=False)
+        err_console.print(f"follow it with: agentmesh task watch {task_id}", highlight=False)
+
+
+@task_app.command()
+def show(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Print the task's timeline from <namespace>.events, with hops, tokens and cost."""
+    from agentmesh._timeline import read_timeline
+
+    try:
+        timeline = asyncio.run(read_timeline(get_settings(), task_id))
+    except LookupError as exc:
+        fail(str(exc), json_mode=json_out)
+    if not timeline.events:
+        fail(
+            f"no events for task {task_id} in namespace {get_settings().namespace}",
+            json_mode=json_out,
+        )
+    _print_timeline(timeline, json_out)
+
+
+@task_app.command()
+def watch(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    timeout_s: Annotated[float, typer.Option(help="Give up after this long.")] = 600.0,
+) -> None:
+    """Follow the task's events live until it completes or fails (exit 1 if it fails)."""
+    from agentmesh._timeline import read_timeline
+
+    def show_event(_t: TaskTimeline, event: AgentEvent) -> None:
+        out_console.print(
+            f"{event.at:%H:%M:%S}  {event.agent:<12} {describe(event)}", highlight=False
+        )
+
+    timeline = asyncio.run(
+        read_timeline(
+            get_settings(), task_id, until_finished=True, timeout_s=timeout_s, on_event=show_event
+        )
+    )
+    out_console.print(_summary(timeline), highlight=False)
+    if not timeline.finished or timeline.failure:
+        raise typer.Exit(1)
+
+
+def describe(event: AgentEvent) -> str:
+    """One line about an event."""
+    b = event.body
+    if b.kind == "llm_call":
+        cost = "price unknown" if b.cost_usd is None else f"${b.cost_usd:.6f}"
+        again = " (replayed)" if b.replayed else ""
+        return f"llm {b.model} {b.input_tokens}+{b.output_tokens} tokens {cost}{again}"
+    if b.kind == "tool_call":
+        return f"tool {b.tool} {b.status} in {b.latency_ms:.0f} ms ({b.attempts} attempts)"
+    if b.kind == "handoff_emitted":
+        return f"handoff -> {b.to_agent} (hop {b.hop}, {b.size_bytes} B)"
+    if b.kind == "step_finished":
+        return f"step {b.outcome} in {b.duration_ms:.0f} ms"
+    if b.kind == "task_completed":
+        return "task completed"
+    if b.kind == "task_failed":
+        return f"task failed: {b.error_class}: {b.message}"
+    return b.kind.replace("_", " ")
+
+
+def _summary(t: TaskTimeline) -> str:
+    state = "completed" if t.output_json else f"failed ({t.failure})" if t.failure else "running"
+    unpriced = f", {t.unpriced_calls} calls with unknown price" if t.unpriced_calls else ""
+    return (
+        f"task {t.task_id}: {state}; {t.hops} hops, {t.steps} steps, {t.llm_calls} LLM calls, "
+        f"{t.tool_calls} tool calls, {t.tokens} tokens, ${t.cost_usd:.6f}{unpriced}"
+    )
+
+
+def timeline_json(t: TaskTimeline) -> dict[str, Any]:
+    """The timeline as JSON for ``--json``."""
+    return {
+        "task_id": t.task_id,
+        "state": "completed" if t.output_json else "failed" if t.failure else "running",
+        "hops": t.hops,
+        "steps": t.steps,
+        "llm_calls": t.llm_calls,
+        "tool_calls": t.tool_calls,
+        "tokens": t.tokens,
+        "cost_usd": str(t.cost_usd),
+        "unpriced_calls": t.unpriced_calls,
+        "output": orjson.loads(t.output_json) if t.output_json else None,
+        "failure": t.failure,
+        "events": [e.model_dump(mode="json") for e in t.events],
+    }
+
+
+def _print_timeline(t: TaskTimeline, json_out: bool) -> None:
+    if json_out:
+        print_json(timeline_json(t))
+        return
+    table = Table("time", "agent", "what", show_edge=False)
+    for event in sorted(t.events, key=lambda e: (e.at, e.seq)):
+        table.add_row(f"{event.at:%H:%M:%S.%f}"[:-3], event.agent, describe(event))
+    out_console.print(table)
+    out_console.print(_summary(t), highlight=False)
