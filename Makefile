@@ -52,9 +52,8 @@ contracts-check: install ## Schema files match the models and every version is c
 check: lint typecheck contracts-check ## Everything CI checks besides the tests
 
 .PHONY: run
-run: install ## Run the whole mesh locally with a demo task (not yet available)
-	@echo "make run starts the sample mesh; it arrives with the sample agents (see README)." >&2
-	@exit 2
+run: install ## Run the whole mesh locally with a demo task (Ctrl-C stops everything)
+	$(RUN) agentmesh demo $(DEMO_ARGS)
 
 .PHONY: infra-up
 infra-up: install ## Start the local Kafka broker and schema registry

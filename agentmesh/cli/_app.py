@@ -10,6 +10,7 @@ import typer
 
 from agentmesh.cli import _contracts_ops
 from agentmesh.cli._contracts import contracts_app
+from agentmesh.cli._demo import demo
 from agentmesh.cli._infra import infra_app
 from agentmesh.cli._run import run_app
 from agentmesh.cli._task import task_app
@@ -27,6 +28,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(run_app, name="run")
 app.add_typer(task_app, name="task")
+app.command()(demo)
 _commands = (_contracts_ops,)  # importing the module registers its commands
 
 

@@ -1,0 +1,169 @@
+"""``agentmesh demo``: the whole mesh on this machine, with a demo task (what `make run` runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+import typer
+
+from agentmesh._settings import Settings, get_settings
+from agentmesh.cli._contracts_ops import load_app
+from agentmesh.cli._output import RichReporter, err_console, fail, out_console
+
+if TYPE_CHECKING:
+    from agentmesh._launcher import AgentProcesses
+    from agentmesh._timeline import TaskTimeline
+    from contracts import AgentEvent
+
+__all__ = ["demo"]
+
+DEFAULT_APP = "agents.research:mesh"
+DEFAULT_QUESTION = "How does Kafka give exactly-once processing, and what does it cost?"
+
+
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit when the demo task ends (0 if it completed).")
+    ] = False,
+    app: Annotated[
+        str | None, typer.Option("--app", help="The mesh (default: the sample research mesh).")
+    ] = None,
+    entry: Annotated[str, typer.Option(help="The agent that receives the task.")] = "planner",
+    input_json: Annotated[
+        str | None, typer.Option("--input", help="Task payload JSON (default: a demo question).")
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(help="How long the demo task may take.")] = 300.0,
+) -> None:
+    """Run the whole mesh locally and put a demo task through it.
+
+    Brings up the local Kafka broker and schema registry unless AGENTMESH_KAFKA_BOOTSTRAP is
+    set, starts every agent as its own OS process (logs under AGENTMESH_DATA_DIR/demo),
+    submits the task, shows its progress live (hops, tokens, cost) and prints the result.
+    Without --once it keeps the mesh running for more tasks until Ctrl-C, then stops
+    everything it started.
+    """
+    settings = get_settings()
+    spec = app or settings.app or DEFAULT_APP
+    mesh = load_app(spec, json_mode=False)
+    assert mesh is not None
+    payload = orjson.loads(input_json) if input_json else {"question": DEFAULT_QUESTION}
+    started_infra = _infra_up(settings)
+    from agentmesh._launcher import AgentProcesses
+
+    procs = AgentProcesses(spec, list(mesh.agents), settings, settings.local_dir / "demo")
+    code = 1
+    try:
+        code = asyncio.run(
+            _run(settings, procs, spec, entry=entry, payload=payload, timeout_s=timeout_s)
+        )
+        if code == 0 and not once:
+            _serve_until_interrupted(procs, entry)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+    finally:
+        err_console.print("stopping agents ...")
+        procs.stop()
+        if started_infra:
+            from infra import LocalInfra
+
+            LocalInfra(settings).down(only=started_infra)
+            err_console.print(f"stopped {', '.join(started_infra)}")
+    raise typer.Exit(code)
+
+
+def _infra_up(settings: Settings) -> list[str]:
+    from infra import InfraError, LocalInfra
+
+    try:
+        with RichReporter() as reporter:
+            return LocalInfra(settings, reporter).up().started
+    except InfraError as exc:
+        fail(str(exc), json_mode=False)
+
+
+async def _run(
+    settings: Settings,
+    procs: AgentProcesses,
+    spec: str,
+    *,
+    entry: str,
+    payload: Any,
+    timeout_s: float,
+) -> int:
+    from agentmesh._timeline import read_timeline
+    from agentmesh.cli._task import describe
+    from agents import load_mesh
+    from agents._submit import submit_task
+    from contracts import SchemaRegistry
+
+    err_console.print(f"starting agents {', '.join(procs.names)} (one process each) ...")
+    procs.start()
+    await procs.wait_ready()
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        task = await submit_task(
+            settings, load_mesh(spec), entry, payload, registry, submitted_by="demo"
+        )
+    finally:
+        await registry.close()
+    out_console.print(f"submitted task {task.task_id} to {entry}", highlight=False)
+    start = time.monotonic()
+
+    def show(t: TaskTimeline, e: AgentEvent) -> None:
+        out_console.print(
+            f"{time.monotonic() - start:6.2f}s {e.agent:<10} {describe(e)[:56]:<56} "
+            f"[dim]hops {t.hops} tokens {t.tokens} ${t.cost_usd:.6f}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    timeline = await read_timeline(
+        settings, task.task_id, until_finished=True, timeout_s=timeout_s, on_event=show
+    )
+    return _report(timeline, time.monotonic() - start, procs)
+
+
+def _report(t: TaskTimeline, elapsed: float, procs: AgentProcesses) -> int:
+    if t.output_json is None:
+        reason = (
+            t.failure or f"no result within the timeout (dead agents: {procs.dead() or 'none'})"
+        )
+        err_console.print(f"[bold red]demo task did not complete:[/] {reason}", highlight=False)
+        return 1
+    output = orjson.loads(t.output_json)
+    out_console.rule("result")
+    text = output.get("text") if isinstance(output, dict) else None
+    out_console.print(
+        text
+        if isinstance(text, str)
+        else orjson.dumps(output, option=orjson.OPT_INDENT_2).decode(),
+        highlight=False,
+    )
+    out_console.rule()
+    out_console.print(
+        f"completed in {elapsed:.2f}s (submit to result): {t.hops} hops, {t.steps} steps, {t.llm_calls} LLM calls, "
+        f"{t.tool_calls} tool calls, {t.tokens} tokens, ${t.cost_usd:.6f}",
+        highlight=False,
+    )
+    out_console.print(
+        f"next: `agentmesh task show {t.task_id}` for the timeline; agent logs in "
+        f"{procs.log_dir}; `agentmesh contracts asyncapi --app {procs.app}` for every topic",
+        highlight=False,
+    )
+    return 0
+
+
+def _serve_until_interrupted(procs: AgentProcesses, entry: str) -> None:
+    err_console.print(
+        f"the mesh keeps running: submit more with `agentmesh task submit {entry} --input "
+        '\'{"question": "..."}\'`; Ctrl-C stops everything'
+    )
+    while True:
+        time.sleep(1)
+        dead = procs.dead()
+        if dead:
+            err_console.print(f"[bold red]agent(s) exited:[/] {dead}\n{procs.tail(dead[0])}")
+            return
