@@ -20,6 +20,7 @@ __all__ = [
     "format_table",
     "interleave",
     "measurement_table",
+    "percentile",
     "positive_int",
     "time_per_op",
 ]
@@ -124,6 +125,19 @@ def measurement_table(rows: Sequence[Measurement]) -> str:
             for row in rows
         ],
     )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, interpolated between the closest ranks."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, not {q}")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def positive_int(text: str) -> int:

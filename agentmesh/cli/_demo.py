@@ -144,8 +144,9 @@ def _report(t: TaskTimeline, elapsed: float, procs: AgentProcesses) -> int:
     )
     out_console.rule()
     out_console.print(
-        f"completed in {elapsed:.2f}s (submit to result): {t.hops} hops, {t.steps} steps, {t.llm_calls} LLM calls, "
-        f"{t.tool_calls} tool calls, {t.tokens} tokens, ${t.cost_usd:.6f}",
+        f"completed in {elapsed:.2f}s (submit to result): {t.hops} hops, {t.steps} steps, "
+        f"{t.llm_calls} LLM calls, {t.tool_calls} tool calls, {t.tokens} tokens, "
+        f"${t.cost_usd:.6f}",
         highlight=False,
     )
     out_console.print(
