@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     app: str | None = Field(
         default=None, description="The mesh to run, as 'package.module:attribute'."
     )
+    llm: str | None = Field(
+        default=None,
+        description="Model for every agent: openai:<model>, anthropic:<model>, scripted, or a "
+        "comma-separated fallback chain. Unset: each agent's or the mesh's own model.",
+    )
     client_id: str = Field(default="agentmesh", description="Kafka client.id prefix.")
     topic_replication_factor: int | None = Field(
         default=None,

@@ -35,25 +35,46 @@ from agents._mesh import Mesh, load_mesh
 from agents._outcome import Outcome, Outgoing
 from agents._scripted import ScriptedModel
 from agents._tools import RetryPolicy, Tool, tool
+from agents.providers import (
+    AnthropicChatModel,
+    AnthropicConfig,
+    FallbackExhausted,
+    FallbackModel,
+    ModelPrice,
+    OpenAIChatModel,
+    OpenAIConfig,
+    PriceTable,
+    ProviderError,
+    model_from_spec,
+)
 
 __all__ = [
     "Agent",
     "AgentError",
+    "AnthropicChatModel",
+    "AnthropicConfig",
     "BudgetExceeded",
     "Call",
     "CallResult",
     "ChatModel",
     "Context",
     "ControlState",
+    "FallbackExhausted",
+    "FallbackModel",
     "Handler",
     "Interceptor",
     "LlmRequest",
     "LlmResponse",
     "Mesh",
     "Message",
+    "ModelPrice",
     "Next",
+    "OpenAIChatModel",
+    "OpenAIConfig",
     "Outcome",
     "Outgoing",
+    "PriceTable",
+    "ProviderError",
     "RetryPolicy",
     "ScriptedModel",
     "StepEnv",
@@ -69,5 +90,6 @@ __all__ = [
     "agent",
     "compose",
     "load_mesh",
+    "model_from_spec",
     "tool",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import agents.providers
 from agentmesh import Settings
 from agentmesh.transport import KafkaConnection
 
@@ -29,6 +30,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "cluster" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("kafka"):
             raise pytest.UsageError(f"{item.nodeid} uses a real broker but is not marked `kafka`")
+
+
+@pytest.fixture(autouse=True)
+def _forbid_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test talks to a real model: providers refuse non-loopback URLs (fakes are local)."""
+    monkeypatch.setattr(agents.providers, "ALLOW_MODEL_REQUESTS", False)
 
 
 @pytest.fixture(scope="session")

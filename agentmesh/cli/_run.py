@@ -50,7 +50,15 @@ def run_agent(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from agents._worker import AgentWorker
 
-    worker = AgentWorker(mesh, name, settings)
+    model = None
+    if settings.llm:
+        from agents.providers import model_from_spec
+
+        try:
+            model = model_from_spec(settings.llm)
+        except ValueError as exc:
+            fail(f"AGENTMESH_LLM: {exc}", json_mode=False)
+    worker = AgentWorker(mesh, name, settings, model=model)
     asyncio.run(_serve(worker))
 
 
