@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from agentmesh.cli._apps import AppOption, all_lineages, load_app
 from agentmesh.cli._output import JsonOption, err_console, fail, out_console, print_json
 
 if TYPE_CHECKING:
@@ -74,9 +75,13 @@ _CHECK_HELP = "\n\n".join(
 
 @contracts_app.command(help=_CHECK_HELP)
 def check(
-    paths: PathsArgument = None, mode: ModeOption = "full-transitive", json_out: JsonOption = False
+    paths: PathsArgument = None,
+    mode: ModeOption = "full-transitive",
+    app: AppOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Check the schema lineages under ``paths``; the help text above says what and how."""
+    from contracts import drift
     from contracts._compat import CompatMode, check_lineage, find_lineages, lineage_versions
 
     roots = [p.resolve() for p in paths] if paths else _default_roots()
@@ -86,7 +91,10 @@ def check(
     compat_mode = CompatMode[mode.upper().replace("-", "_")]
     lineages = find_lineages(roots)
     results = [(p, lineage_versions(p), check_lineage(p, compat_mode)) for p in lineages]
-    ok = not any(problems for _, _, problems in results)
+    # The newest files must also be what the models generate today (core contracts, plus the
+    # payloads of --app's agents).
+    drifted = drift(all_lineages(load_app(app, json_mode=json_out)))
+    ok = not drifted and not any(problems for _, _, problems in results)
     if json_out:
         print_json(
             {
@@ -97,11 +105,14 @@ def check(
                     for p, v, problems in results
                 ],
                 "problems": [_problem_dict(x) for _, _, problems in results for x in problems],
+                "drift": drifted,
             }
         )
     else:
         for lineage, versions, problems in results:
             _print_lineage(lineage, versions, problems)
+        for message in drifted:
+            _say(f"DRIFT {message}")
         if not lineages:
             err_console.print(
                 f"no schema lineages (directories with v<N>.avsc files) under: "

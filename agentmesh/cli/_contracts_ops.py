@@ -9,43 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from agentmesh._settings import get_settings
+from agentmesh.cli._apps import AppOption, all_lineages, load_app
 from agentmesh.cli._contracts import contracts_app
 from agentmesh.cli._output import JsonOption, fail, out_console, print_json
 
 if TYPE_CHECKING:
     from agents import Mesh
-    from contracts import Lineage
 
-__all__ = ["AppOption", "load_app"]
-
-AppOption = Annotated[
-    str | None,
-    typer.Option(
-        "--app",
-        help="The mesh, as 'package.module:attribute' (default: AGENTMESH_APP).",
-        show_default=False,
-    ),
-]
-
-
-def load_app(app: str | None, *, json_mode: bool) -> Mesh | None:
-    """The mesh named by ``--app``, or None; a bad spec is a clear error."""
-    if app is None:
-        return None
-    from agents import load_mesh
-
-    try:
-        return load_mesh(app)
-    except (ValueError, TypeError) as exc:
-        fail(str(exc), json_mode=json_mode)
-
-
-def all_lineages(mesh: Mesh | None) -> list[Lineage]:
-    """Core contract lineages plus the mesh's payload lineages."""
-    from contracts import CATALOG
-
-    core = [spec.lineage for spec in CATALOG]
-    return core + (mesh.payload_lineages() if mesh else [])
+__all__: list[str] = []  # commands register themselves on contracts_app
 
 
 @contracts_app.command()

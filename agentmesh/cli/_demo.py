@@ -10,7 +10,7 @@ import orjson
 import typer
 
 from agentmesh._settings import Settings, get_settings
-from agentmesh.cli._contracts_ops import load_app
+from agentmesh.cli._apps import load_app
 from agentmesh.cli._output import RichReporter, err_console, fail, out_console
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import typer
 from rich.logging import RichHandler
 
 from agentmesh._settings import get_settings
-from agentmesh.cli._contracts_ops import AppOption, load_app
+from agentmesh.cli._apps import AppOption, load_app
 from agentmesh.cli._output import err_console, fail
 
 __all__ = ["run_app"]

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from agentmesh._settings import get_settings
-from agentmesh.cli._contracts_ops import AppOption, load_app
+from agentmesh.cli._apps import AppOption, load_app
 from agentmesh.cli._output import JsonOption, err_console, fail, out_console, print_json
 
 if TYPE_CHECKING:
