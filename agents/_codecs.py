@@ -7,6 +7,8 @@ from typing import Any
 from agents._mesh import Mesh
 from contracts import (
     AgentEvent,
+    ClaimChunk,
+    ClaimTicket,
     Codec,
     ControlCommand,
     DeadLetter,
@@ -36,11 +38,22 @@ class Codecs:
         self.journal = Codec(JournalEntry, sub(topics.agent_journal(agent)), registry)
         self.control = Codec(ControlCommand, sub(topics.control), registry)
         self.state = Codec(TaskStateRecord, sub(topics.agent_state(agent)), registry)
+        self.claim_chunk = Codec(ClaimChunk, sub(topics.claims), registry)
+        self.claim_ticket = Codec(ClaimTicket, f"{topics.claims}.ticket-value", registry)
         self._inboxes: dict[str, Codec[Handoff[Any]]] = {agent: self.inbox}
 
     async def register(self) -> None:
         """Register every schema this agent writes or reads."""
-        for codec in (self.inbox, self.events, self.dlq, self.journal, self.control, self.state):
+        for codec in (
+            self.inbox,
+            self.events,
+            self.dlq,
+            self.journal,
+            self.control,
+            self.state,
+            self.claim_chunk,
+            self.claim_ticket,
+        ):
             await codec.register()
 
     async def inbox_of(self, agent: str) -> Codec[Handoff[Any]]:

@@ -21,7 +21,7 @@ from agents._outcome import Outgoing
 from agents._policies import budget_gate, control_gate, journal_replay, metering, tool_retry
 from agents._state import StateView, TaskState
 from agents._tracing import tracing
-from contracts import Budget, Contract, EventBody, Handoff, validate_payload
+from contracts import Budget, ContextRef, Contract, EventBody, Handoff, validate_payload
 
 if TYPE_CHECKING:
     from agents._agent import Agent
@@ -127,10 +127,23 @@ class Context:
         chain = compose([*self._gates, tool_retry(spec.retry, spec.timeout_s)], _call_tool)
         return (await chain(call)).value
 
-    def handoff(self, to: str, payload: Contract | dict[str, Any]) -> Outgoing:
-        """A handoff to agent ``to``, validated now against its input model (fails here)."""
+    def handoff(
+        self,
+        to: str,
+        payload: Contract | dict[str, Any],
+        *,
+        context: Sequence[ContextRef] = (),
+    ) -> Outgoing:
+        """A handoff to agent ``to``, validated now against its input model (fails here).
+
+        ``context`` adds references (with bounded summaries) to the task's context; a
+        handoff carries only the newest ``MAX_CONTEXT_REFS`` of them, so context does not
+        grow with the number of hops: large material travels by reference.
+        """
         target = self.env.mesh.get(to)
-        return Outgoing(to=to, payload=validate_payload(target.input, payload))
+        return Outgoing(
+            to=to, payload=validate_payload(target.input, payload), context=tuple(context)
+        )
 
     def _call(self, kind: str, target: str, request: Any) -> Call:
         seq = self._seq

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contracts import Contract
+from contracts import ContextRef, Contract
 
 __all__ = ["Outcome", "Outgoing", "normalize"]
 
@@ -16,6 +16,7 @@ class Outgoing:
 
     to: str
     payload: Contract
+    context: tuple[ContextRef, ...] = ()  # references added to what the task carries
 
 
 Outcome = Outgoing | Sequence[Outgoing] | Contract | None

@@ -138,13 +138,13 @@ def tool_retry(policy: RetryPolicy, timeout_s: float) -> Interceptor:
 
 
 def _llm_event(call: Call, resp: LlmResponse, latency_ms: float, replayed: bool) -> LlmCall:
-    request = call.request
+    _, request = call.request  # (model, LlmRequest)
     return LlmCall(
         call_id=call.call_id,
         provider=resp.provider,
         model=resp.model,
-        prompt_name=getattr(request, "prompt_name", None),
-        prompt_version=getattr(request, "prompt_version", None),
+        prompt_name=request.prompt_name,
+        prompt_version=request.prompt_version,
         input_tokens=resp.input_tokens,
         output_tokens=resp.output_tokens,
         cost_usd=resp.cost_usd,
@@ -156,10 +156,13 @@ def _llm_event(call: Call, resp: LlmResponse, latency_ms: float, replayed: bool)
 def _failed_event(call: Call, exc: Exception, latency_ms: float) -> EventBody:
     message = f"{type(exc).__name__}: {exc}"[:1000]
     if call.kind == "llm":
+        model, request = call.request
         return LlmCall(
             call_id=call.call_id,
             provider=call.target,
-            model=getattr(call.request, "model", None) or "unknown",
+            model=request.model or getattr(model, "model", None) or "unknown",
+            prompt_name=request.prompt_name,
+            prompt_version=request.prompt_version,
             input_tokens=0,
             output_tokens=0,
             latency_ms=latency_ms,

@@ -64,12 +64,16 @@ class RecordProcessor:
         instance: str,
         *,
         max_message_bytes: int = 1_000_000,
+        claim_threshold: int = 512 * 1024,
+        max_claim_bytes: int = 64 * 1024 * 1024,
         dedup_size: int = 10_000,
     ) -> None:
         self.env_for = env_for
         self.codecs = codecs
         self.instance = instance
         self.max_message_bytes = max_message_bytes
+        self.claim_threshold = claim_threshold
+        self.max_claim_bytes = max_claim_bytes
         self._seq = itertools.count()
         self._seen: dict[int, OrderedDict[str, None]] = {}
         self._dedup_size = dedup_size
@@ -94,6 +98,10 @@ class RecordProcessor:
         done.journal_keys = env.journal.keys_of(envelope.handoff_id)
         self._pending.setdefault(record.partition, []).append(done)
         return emissions
+
+    async def reject(self, record: RawRecord, error: DecodeError) -> list[Emission]:
+        """Dead-letter a record that could not even be turned into a message."""
+        return [await self._dead_letter(record, None, error.stage, error, 0)]
 
     def committed(self, partition: int) -> None:
         """The partition's transaction committed: remember its handoffs, drop their journal."""
@@ -162,10 +170,10 @@ class RecordProcessor:
         for child in outcome.handoffs:
             codec = await self.codecs.inbox_of(child.to_agent)
             value = codec.encode(child)
-            if len(value) > self.max_message_bytes:
+            if len(value) > self.max_claim_bytes:
                 err = ValueError(
                     f"handoff to {child.to_agent!r} is {len(value)} bytes, over the "
-                    f"{self.max_message_bytes}-byte limit; pass large data by reference"
+                    f"{self.max_claim_bytes}-byte claim-check limit; pass large data by reference"
                 )
                 return await self._failed(
                     record,
@@ -177,7 +185,11 @@ class RecordProcessor:
                 )
             out.append(
                 Emission(
-                    self.codecs.topics.agent(child.to_agent), _key(child), value, inject_headers()
+                    self.codecs.topics.agent(child.to_agent),
+                    _key(child),
+                    value,
+                    inject_headers(),
+                    claim=len(value) > self.claim_threshold,
                 )
             )
             events.append(

@@ -30,3 +30,4 @@ class Emission:
     value: bytes | None
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     partition: int | None = None
+    claim: bool = False  # too large for one Kafka message: write as a claim-check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
@@ -31,14 +32,17 @@ class ScriptedModel:
         self.model = model
         self.price = price_per_token_usd
         self.loop = loop
-        self.requests: list[LlmRequest] = []
+        self.calls = 0
+        # The most recent requests, for tests to inspect; bounded so a long demo stays small.
+        self.requests: deque[LlmRequest] = deque(maxlen=1000)
 
     @property
     def provider(self) -> str:
         return "scripted"
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
-        index = len(self.requests)
+        index = self.calls
+        self.calls += 1
         self.requests.append(request)
         if index >= len(self._replies):
             if not (self.loop and self._replies):

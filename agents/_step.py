@@ -26,7 +26,10 @@ from agents._outcome import normalize
 from agents._state import TaskState
 from contracts import Contract, Handoff, PayloadValidationError
 
-__all__ = ["PERMANENT", "StepOutcome", "run_step"]
+__all__ = ["MAX_CONTEXT_REFS", "PERMANENT", "StepOutcome", "run_step"]
+
+MAX_CONTEXT_REFS = 16
+"""References a handoff carries at most (the newest); summaries are capped at 2,000 chars."""
 
 # Retrying these cannot help: the same input and journal give the same answer, or a
 # control rule / budget says stop. They are routed at once.
@@ -108,7 +111,7 @@ async def _attempt(env: StepEnv, ctx: Context, handoff: Handoff[Any]) -> StepOut
             hop=hop,
             tenant=handoff.tenant,
             budget=remaining,
-            context=handoff.context,
+            context=[*handoff.context, *o.context][-MAX_CONTEXT_REFS:],
             payload=o.payload,
         )
         for i, o in enumerate(outgoing)

@@ -33,6 +33,7 @@ async def ensure_agent_topics(
         TopicSpec(topics.dlq, partitions, rf),
         TopicSpec(topics.tasks, partitions, rf),
         TopicSpec(topics.control, 1, rf, _COMPACT),
+        TopicSpec(topics.claims, partitions, rf, _COMPACT),
     ]
     await ensure_topics(conn, specs)
     inbox_partitions = await partition_count(conn, topics.agent(agent))

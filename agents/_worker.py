@@ -8,6 +8,7 @@ id per input partition, so whoever owns partition p next fences the previous own
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from agentmesh.transport import (
     make_consumer,
     make_producer,
 )
+from agents._claims import CLAIM_HEADER, ClaimReader, write_claimed
 from agents._codecs import Codecs
 from agents._compacted import load_partition
 from agents._context import StepEnv
@@ -35,10 +37,10 @@ from agents._journal import JournalView
 from agents._llm import ChatModel
 from agents._mesh import Mesh
 from agents._processor import Halted, RecordProcessor
-from agents._records import RawRecord
+from agents._records import Emission, RawRecord
 from agents._state import StateView
 from agents._topology import ensure_agent_topics
-from contracts import EventBody, Handoff, JournalEntry, SchemaRegistry, Topics
+from contracts import DecodeError, EventBody, Handoff, JournalEntry, SchemaRegistry, Topics
 
 __all__ = ["AgentWorker", "WorkerOptions"]
 
@@ -110,6 +112,9 @@ class AgentWorker:
         )
         await listener.start()
         self.processor = RecordProcessor(self._env, self.codecs, self.options.instance)
+        self.claims = ClaimReader(
+            self.conn, self.topics.claims, self.codecs.claim_chunk, self.codecs.claim_ticket
+        )
         consumer = make_consumer(
             self.conn,
             options=ConsumerOptions(
@@ -126,6 +131,7 @@ class AgentWorker:
             for producer in list(self._producers.values()):
                 await producer.stop()
             await self._side.stop()
+            await self.claims.close()
             await listener.stop()
             await registry.close()
 
@@ -157,10 +163,8 @@ class AgentWorker:
         await producer.begin_transaction()
         try:
             for record in records:
-                for e in await self.processor.process(_raw(record)):
-                    await producer.send(
-                        e.topic, e.value, key=e.key, headers=e.headers, partition=e.partition
-                    )
+                for e in await self._handle(record):
+                    await self._write(producer, e)
             await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, self.group_id)
             await producer.commit_transaction()
         except ProducerFenced:
@@ -180,6 +184,30 @@ class AgentWorker:
             return
         self.processor.committed(tp.partition)
         self.committed_batches += 1
+
+    async def _write(self, producer: AIOKafkaProducer, e: Emission) -> None:
+        if e.claim:
+            await write_claimed(
+                producer,
+                e,
+                claims_topic=self.topics.claims,
+                chunk_codec=self.codecs.claim_chunk,
+                ticket_codec=self.codecs.claim_ticket,
+            )
+        else:
+            await producer.send(
+                e.topic, e.value, key=e.key, headers=e.headers, partition=e.partition
+            )
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Emission]:
+        raw = _raw(record)
+        if any(k == CLAIM_HEADER for k, _ in raw.headers):
+            try:
+                value = await self.claims.resolve(raw.value or b"")
+            except DecodeError as exc:
+                return await self.processor.reject(raw, exc)
+            raw = dataclasses.replace(raw, value=value)
+        return await self.processor.process(raw)
 
     async def _abort(self, producer: AIOKafkaProducer, tp: TopicPartition, first: int) -> None:
         self.processor.rolled_back(tp.partition)

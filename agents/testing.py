@@ -127,6 +127,12 @@ class AgentHarness:
             self.codecs.inbox.encode(envelope), key=task_id.encode(), commit=commit
         )
 
+    async def run_envelope(self, envelope: Handoff[Any], *, commit: bool = True) -> HarnessRun:
+        """Feed a handoff as received (e.g. one a previous run emitted to this agent)."""
+        await self.codecs.register()
+        key = envelope.task_id.encode()
+        return await self.run_raw(self.codecs.inbox.encode(envelope), key=key, commit=commit)
+
     async def run_raw(
         self, value: bytes, key: bytes | None = None, *, commit: bool = True
     ) -> HarnessRun:

@@ -19,6 +19,7 @@ from contracts._catalog import (
     read_versions,
     write_new_versions,
 )
+from contracts._claims import ChunkRef, ClaimChunk, ClaimTicket
 from contracts._common import Budget, ContextRef, new_id, utcnow
 from contracts._compat import (
     CompatMode,
@@ -79,6 +80,9 @@ __all__ = [
     "AvroDecimal",
     "AvroMappingError",
     "Budget",
+    "ChunkRef",
+    "ClaimChunk",
+    "ClaimTicket",
     "Codec",
     "CompatMode",
     "ContextRef",

@@ -63,6 +63,10 @@ _TOPIC_ROLES: tuple[tuple[Callable[[Topics], str], _Roles], ...] = (
     (lambda t: t.review_decisions, _Roles("the gateway", "the supervisor")),
     (lambda t: t.dlq, _Roles("the agent runtime and the supervisor", "CLI, gateway, redrive")),
     (lambda t: t.audit, _Roles("the supervisor", "auditors")),
+    (
+        lambda t: t.claims,
+        _Roles("agents, for handoffs too large for one message", "the receiving agent", True),
+    ),
 )
 _SPECS = {spec.name: spec for spec in CATALOG}
 
@@ -166,10 +170,12 @@ def _agent_channels(topics: Topics, agents: Mapping[str, type[Contract]]) -> Ite
     inbox = f"{topics.namespace}.agent.{{agent}}"
     yield _inbox("agent-inbox", inbox, "{agent}", "handoff", Handoff)
     yield _journal("agent-journal", f"{inbox}.journal", "{agent}")
+    yield _state("agent-state", f"{inbox}.state", "{agent}")
     for name, model in agents.items():
         handoff: type[Contract] = Handoff[model]  # type: ignore[valid-type]
         yield _inbox(f"agent.{name}", topics.agent(name), name, f"handoff.{name}", handoff)
         yield _journal(f"agent.{name}.journal", topics.agent_journal(name), name)
+        yield _state(f"agent.{name}.state", topics.agent_state(name), name)
 
 
 def _inbox(
@@ -181,7 +187,10 @@ def _inbox(
     )
     message = _message(handoff, _SPECS["handoff"].key)
     message["title"] = f"Handoff to {agent}"
-    return _Channel(channel_id, address, roles, {message_id: message})
+    # A handoff too large for one Kafka message is replaced by a ticket (claim-check).
+    ticket = _SPECS["claim-ticket"]
+    messages = {message_id: message, ticket.name: _message(ticket.model, _SPECS["handoff"].key)}
+    return _Channel(channel_id, address, roles, messages)
 
 
 def _journal(channel_id: str, address: str, agent: str) -> _Channel:
@@ -191,6 +200,16 @@ def _journal(channel_id: str, address: str, agent: str) -> _Channel:
         compacted=True,
     )
     spec = _SPECS["journal-entry"]
+    return _Channel(channel_id, address, roles, {spec.name: _message(spec.model, spec.key)})
+
+
+def _state(channel_id: str, address: str, agent: str) -> _Channel:
+    roles = _Roles(
+        f"agent `{agent}`'s runtime, when a step changes ctx.state",
+        f"agent `{agent}`'s runtime on (re)assignment",
+        compacted=True,
+    )
+    spec = _SPECS["task-state"]
     return _Channel(channel_id, address, roles, {spec.name: _message(spec.model, spec.key)})
 
 

@@ -18,6 +18,7 @@ import orjson
 from contracts._audit import AuditRecord
 from contracts._avro import avro_schema
 from contracts._base import Contract
+from contracts._claims import ClaimChunk, ClaimTicket
 from contracts._control import ControlCommand
 from contracts._deadletter import DeadLetter
 from contracts._events import AgentEvent
@@ -80,6 +81,9 @@ CATALOG: tuple[ContractSpec, ...] = (
     # One journal per agent, co-partitioned with its inbox.
     ContractSpec("journal-entry", JournalEntry, None, "handoff_id/seq (compacted)"),
     ContractSpec("task-state", TaskStateRecord, None, "task_id (compacted)"),
+    ContractSpec("claim-chunk", ClaimChunk, lambda t: t.claims, "sha256/index (compacted)"),
+    # Tickets ride on the topic of the message they replace, under their own subject.
+    ContractSpec("claim-ticket", ClaimTicket, None, "that of the replaced message"),
 )
 
 

@@ -44,6 +44,10 @@ class Topics:
     def audit(self) -> str:
         return f"{self.namespace}.audit"
 
+    @property
+    def claims(self) -> str:
+        return f"{self.namespace}.claims"
+
     def agent(self, name: str) -> str:
         """The inbox of agent ``name``."""
         if not _AGENT_NAME.match(name):

@@ -167,7 +167,7 @@ async def test_journaled_llm_call_is_replayed_not_paid_again() -> None:
     )
     await second.codecs.register()
     run2 = await second.run_raw(second.codecs.inbox.encode(envelope))
-    assert second_model.requests == []
+    assert second_model.calls == 0
     assert [h.payload for h in run2.handoffs] == [h.payload for h in run1.handoffs]
     (llm,) = run2.usage
     assert isinstance(llm, LlmCall)
@@ -241,3 +241,21 @@ async def test_task_state_fans_in_and_survives_an_uncommitted_step() -> None:
     assert (await harness.run(Part(n=1, of=3))).output is None
     done = await harness.run(Part(n=0, of=3))
     assert (done.output, harness.state.get("task-1")) == ('{"parts":[0,1,2]}', None)
+
+
+async def test_a_twenty_hop_task_keeps_its_handoff_size_bounded() -> None:
+    from tests.apps import bulky
+    from tests.apps.bulky import Hop
+
+    harness = AgentHarness(bulky.mesh, "chain")
+    sizes = []
+    run = await harness.run(Hop(n=0, of=20))
+    for _ in range(20):
+        (child,) = run.handoffs
+        sizes.append(len(harness.codecs.inbox.encode(child)))
+        run = await harness.run_envelope(child)
+    assert run.handoffs == []  # the 20th hop ended the chain
+    assert len(sizes) == 20
+    # Each hop adds a 2 KB reference, but only the newest 16 travel: size stops growing.
+    assert sizes[16:] == [sizes[15]] * 4
+    assert max(sizes) < 40_000

@@ -14,7 +14,16 @@ import pytest
 import yaml
 
 import agentmesh
-from contracts import CATALOG, Contract, Handoff, JournalEntry, Topics, avro_schema
+from contracts import (
+    CATALOG,
+    ClaimTicket,
+    Contract,
+    Handoff,
+    JournalEntry,
+    TaskStateRecord,
+    Topics,
+    avro_schema,
+)
 from contracts._asyncapi import asyncapi_document, dump_asyncapi
 
 NS = "mesh-test"
@@ -105,10 +114,13 @@ def test_channel_addresses_are_the_topic_names(doc: dict[str, Any]) -> None:
         "review.decisions": t.review_decisions,
         "dlq": t.dlq,
         "audit": t.audit,
+        "claims": t.claims,
         "agent-inbox": f"{NS}.agent.{{agent}}",
         "agent-journal": f"{NS}.agent.{{agent}}.journal",
+        "agent-state": f"{NS}.agent.{{agent}}.state",
         "agent.planner": t.agent("planner"),
         "agent.planner.journal": t.agent_journal("planner"),
+        "agent.planner.state": t.agent_state("planner"),
     }
 
 
@@ -133,13 +145,19 @@ def test_kafka_channel_bindings_name_the_topic_and_compaction(doc: dict[str, Any
         "review.decisions": plain(t.review_decisions),
         "dlq": plain(t.dlq),
         "audit": plain(t.audit),
+        "claims": compacted(t.claims),
         "agent-inbox": {"bindingVersion": "0.5.0"},
         "agent-journal": {
             "topicConfiguration": {"cleanup.policy": ["compact"]},
             "bindingVersion": "0.5.0",
         },
+        "agent-state": {
+            "topicConfiguration": {"cleanup.policy": ["compact"]},
+            "bindingVersion": "0.5.0",
+        },
         "agent.planner": plain(t.agent("planner")),
         "agent.planner.journal": compacted(t.agent_journal("planner")),
+        "agent.planner.state": compacted(t.agent_state("planner")),
     }
 
 
@@ -202,6 +220,8 @@ def test_catalog_messages_carry_their_models_schemas(doc: dict[str, Any]) -> Non
     expected = {spec.name: avro_schema(spec.model) for spec in CATALOG if spec.topic is not None}
     expected["handoff"] = avro_schema(Handoff)
     expected["journal-entry"] = avro_schema(JournalEntry)
+    expected["task-state"] = avro_schema(TaskStateRecord)
+    expected["claim-ticket"] = avro_schema(ClaimTicket)
     expected["handoff.planner"] = avro_schema(Handoff[PlannerInput])
     assert {m: msg["payload"]["schema"] for m, msg in messages.items()} == expected
 
@@ -217,7 +237,8 @@ def test_every_payload_is_an_avro_schema_fastavro_parses(doc: dict[str, Any]) ->
 def test_the_agent_inbox_payload_is_the_agents_input_record(doc: dict[str, Any]) -> None:
     channel = doc["channels"]["agent.planner"]
     assert channel["messages"] == {
-        "handoff.planner": {"$ref": "#/components/messages/handoff.planner"}
+        "handoff.planner": {"$ref": "#/components/messages/handoff.planner"},
+        "claim-ticket": {"$ref": "#/components/messages/claim-ticket"},
     }
     schema = resolve(doc, channel["messages"]["handoff.planner"]["$ref"])["payload"]["schema"]
     payload = next(f for f in schema["fields"] if f["name"] == "payload")
@@ -276,6 +297,7 @@ def test_no_agents_means_only_the_templated_agent_channels() -> None:
     assert [cid for cid in doc["channels"] if cid.startswith("agent")] == [
         "agent-inbox",
         "agent-journal",
+        "agent-state",
     ]
 
 

@@ -423,6 +423,7 @@ def test_cli_check_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
                 "message": HOP_REMOVED,
             }
         ],
+        "drift": [],  # the core contracts match their models
     }
     assert (1, expected) == (result.exit_code, orjson.loads(result.stdout))
 

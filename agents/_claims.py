@@ -1,0 +1,111 @@
+"""Writing and reading claim-checked messages (handoffs larger than a Kafka message)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
+from agents._records import Emission
+from contracts import ChunkRef, ClaimChunk, ClaimTicket, Codec, DecodeError
+
+__all__ = ["CLAIM_HEADER", "ClaimBroken", "ClaimReader", "write_claimed"]
+
+log = logging.getLogger(__name__)
+
+CLAIM_HEADER = "agentmesh-claim"
+CHUNK_BYTES = 512 * 1024  # well under the broker's 1 MB default, with room for the envelope
+
+
+class ClaimBroken(DecodeError):
+    """A ticket's chunks are missing or do not add up to what the ticket promised."""
+
+
+async def write_claimed(
+    producer: AIOKafkaProducer,
+    emission: Emission,
+    *,
+    claims_topic: str,
+    chunk_codec: Codec[ClaimChunk],
+    ticket_codec: Codec[ClaimTicket],
+) -> None:
+    """Write ``emission`` as chunks plus a ticket, inside the producer's open transaction."""
+    value = emission.value or b""
+    digest = hashlib.sha256(value).hexdigest()
+    pieces = [value[i : i + CHUNK_BYTES] for i in range(0, len(value), CHUNK_BYTES)] or [b""]
+    refs = []
+    for index, piece in enumerate(pieces):
+        chunk = ClaimChunk(sha256=digest, index=index, count=len(pieces), data=piece)
+        # Awaiting the delivery gives the offset the ticket points at; the chunk stays
+        # invisible to read_committed readers until the transaction commits, with the ticket.
+        sent = await producer.send(
+            claims_topic, chunk_codec.encode(chunk), key=f"{digest}/{index}".encode()
+        )
+        metadata = await sent
+        refs.append(ChunkRef(partition=metadata.partition, offset=metadata.offset))
+    ticket = ClaimTicket(sha256=digest, size_bytes=len(value), chunks=refs)
+    await producer.send(
+        emission.topic,
+        ticket_codec.encode(ticket),
+        key=emission.key,
+        headers=[*emission.headers, (CLAIM_HEADER, b"1")],
+        partition=emission.partition,
+    )
+
+
+class ClaimReader:
+    """Fetches the chunks a ticket points at (one consumer, no group, read_committed)."""
+
+    def __init__(
+        self,
+        conn: KafkaConnection,
+        claims_topic: str,
+        chunk_codec: Codec[ClaimChunk],
+        ticket_codec: Codec[ClaimTicket],
+    ) -> None:
+        self.conn = conn
+        self.topic = claims_topic
+        self.chunk_codec = chunk_codec
+        self.ticket_codec = ticket_codec
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def resolve(self, ticket_bytes: bytes) -> bytes:
+        """The original value behind a ticket, checked against its hash."""
+        ticket = await self.ticket_codec.decode(ticket_bytes)
+        parts = [
+            await self._fetch(ref, f"{ticket.sha256}/{i}") for i, ref in enumerate(ticket.chunks)
+        ]
+        value = b"".join(p.data for p in parts)
+        if len(value) != ticket.size_bytes or hashlib.sha256(value).hexdigest() != ticket.sha256:
+            raise ClaimBroken(
+                f"claim {ticket.sha256[:12]}: chunks add up to {len(value)} bytes that do not "
+                f"match the ticket ({ticket.size_bytes} bytes, sha256 {ticket.sha256[:12]}...)"
+            )
+        return value
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _fetch(self, ref: ChunkRef, key: str) -> ClaimChunk:
+        consumer = await self._started()
+        tp = TopicPartition(self.topic, ref.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, ref.offset)
+        end = (await consumer.end_offsets([tp]))[tp]
+        # Compaction may have replaced the copy at this offset by a later one with the same
+        # key (same content): scan forward to it.
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if record.key == key.encode() and record.value is not None:
+                    return await self.chunk_codec.decode(record.value)
+        raise ClaimBroken(f"chunk {key} is not in {self.topic} at or after offset {ref.offset}")
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            options = ConsumerOptions(group_id=None, client_suffix="claims")
+            self._consumer = make_consumer(self.conn, options=options)
+            await self._consumer.start()
+        return self._consumer

@@ -1,0 +1,28 @@
+"""A handoff larger than the broker's message limit still travels (claim-check)."""
+
+import hashlib
+
+import orjson
+import pytest
+
+from agentmesh import Settings
+from contracts import TaskCompleted
+from tests.apps import bulky
+from tests.apps.bulky import Make
+from tests.runtime_helpers import dead_letters, events_of, running, send_handoffs
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
+
+
+async def test_a_payload_over_the_broker_limit_travels_by_claim_check(settings: Settings) -> None:
+    size = 2_500_000  # the broker refuses messages over 1,048,588 bytes
+    async with running(bulky.mesh, ["maker", "eater"], settings):
+        await send_handoffs(settings, bulky.mesh, "maker", [Make(size_bytes=size)], ["big"])
+        events = await events_of(settings, 3 + 3)
+    (done,) = [e.body for e in events if isinstance(e.body, TaskCompleted)]
+    text = ("0123456789abcdef" * (size // 16 + 1))[:size].encode()
+    assert orjson.loads(done.output_json) == {
+        "size_bytes": size,
+        "sha256": hashlib.sha256(text).hexdigest(),
+    }
+    assert await dead_letters(settings, None, timeout=1) == []
