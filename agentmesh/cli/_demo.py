@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["demo"]
 
 DEFAULT_APP = "agents.research:mesh"
-DEFAULT_QUESTION = "How does Kafka give exactly-once processing, and what does it cost?"
 
 
 def demo(
@@ -49,7 +48,15 @@ def demo(
     spec = app or settings.app or DEFAULT_APP
     mesh = load_app(spec, json_mode=False)
     assert mesh is not None
-    payload = orjson.loads(input_json) if input_json else {"question": DEFAULT_QUESTION}
+    if input_json:
+        try:
+            payload = orjson.loads(input_json)
+        except orjson.JSONDecodeError as exc:
+            fail(f"--input is not valid JSON: {exc}", json_mode=False, code=2)
+    else:
+        from agents.research import DEFAULT_QUESTION
+
+        payload = {"question": DEFAULT_QUESTION}
     started_infra = _infra_up(settings)
     from agentmesh._launcher import AgentProcesses
 

@@ -1,0 +1,36 @@
+"""`agentmesh demo --once`: the sample mesh, every agent its own process, a task to completion."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentmesh import Settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def test_demo_once_completes_the_research_task(settings: Settings, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "AGENTMESH_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "AGENTMESH_SCHEMA_REGISTRY_URL": settings.registry_url,
+        "AGENTMESH_NAMESPACE": settings.namespace,
+        "AGENTMESH_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "agentmesh", "demo", "--once", "--timeout-s", "120"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "completed in" in out.stdout
+    assert "Report:" in out.stdout  # the reviewer's approved report is printed
+    logs = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert logs == ["planner.log", "researcher.log", "reviewer.log", "writer.log"]
+    assert "started:" not in out.stderr  # the cluster was given: nothing local was started
