@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from agents._control import ControlState
 from agents._errors import ToolArgumentsError, UnknownToolError
-from agents._interceptors import Call, CallResult, compose
+from agents._interceptors import Call, CallResult, Interceptor, Next, compose
 from agents._journal import JournalView
 from agents._ledger import StepLedger
 from agents._llm import ChatModel, LlmRequest, LlmResponse, Message
@@ -53,7 +54,12 @@ class Context:
         self.ledger = StepLedger(envelope.budget)
         self.state = TaskState(env.state, envelope.task_id)
         self._seq = 0
-        gates = [
+
+    @functools.cached_property
+    def _gates(self) -> list[Interceptor]:
+        # Built on the first call only: many steps (routers, fan-ins) call nothing.
+        env, envelope = self.env, self.envelope
+        return [
             control_gate(env.control, envelope.task_id, env.agent.name),
             budget_gate(self.ledger),
             # After the gates: refused calls are not error spans. Before the journal:
@@ -62,8 +68,10 @@ class Context:
             metering(self.ledger, self._emit),
             journal_replay(env.journal, envelope.task_id, envelope.handoff_id, (_encode, _decode)),
         ]
-        self._llm_chain = compose(gates, self._call_model)
-        self._gates = gates
+
+    @functools.cached_property
+    def _llm_chain(self) -> Next:
+        return compose(self._gates, self._call_model)
 
     async def _emit(self, body: EventBody) -> None:
         await self.env.emit(self.envelope, body)

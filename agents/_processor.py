@@ -10,6 +10,7 @@ import hashlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,6 @@ from contracts import (
     Header,
     PayloadValidationError,
     StepFinished,
-    StepStarted,
     TaskCompleted,
     TaskFailed,
 )
@@ -45,6 +45,7 @@ from contracts import (
 __all__ = ["Halted", "RecordProcessor"]
 
 _DLQ_HEADROOM = 64 * 1024
+_STEP_TRACE: ContextVar[str | None] = ContextVar("agentmesh_step_trace", default=None)
 
 
 class Halted(Exception):
@@ -79,11 +80,17 @@ class RecordProcessor:
         self._dedup_size = dedup_size
         # Per partition: what steps in the open transaction change once it commits.
         self._pending: dict[int, list[_Done]] = {}
+        self._pending_keys: dict[int, set[str]] = {}
 
     async def process(self, record: RawRecord) -> list[Emission]:
         env = self.env_for(record.partition)
         with step_span(env.agent.name, record):
-            return await self._process(record, env)
+            # Looked up once per step; a context variable, because partitions run concurrently.
+            token = _STEP_TRACE.set(current_trace_id())
+            try:
+                return await self._process(record, env)
+            finally:
+                _STEP_TRACE.reset(token)
 
     async def _process(self, record: RawRecord, env: StepEnv) -> list[Emission]:
         try:
@@ -97,6 +104,7 @@ class RecordProcessor:
         emissions = await self._run(record, envelope, env)
         done.journal_keys = env.journal.keys_of(envelope.handoff_id)
         self._pending.setdefault(record.partition, []).append(done)
+        self._pending_keys.setdefault(record.partition, set()).add(done.idempotency_key)
         return emissions
 
     async def reject(self, record: RawRecord, error: DecodeError) -> list[Emission]:
@@ -106,6 +114,7 @@ class RecordProcessor:
     def committed(self, partition: int) -> None:
         """The partition's transaction committed: remember its handoffs, drop their journal."""
         env = self.env_for(partition)
+        self._pending_keys.pop(partition, None)
         for done in self._pending.pop(partition, []):
             self.remember(partition, done.idempotency_key)
             env.journal.forget(done.journal_keys)
@@ -114,26 +123,17 @@ class RecordProcessor:
     def rolled_back(self, partition: int) -> None:
         """The partition's transaction aborted: its steps will run again (journal kept)."""
         self._pending.pop(partition, None)
+        self._pending_keys.pop(partition, None)
         self.env_for(partition).state.discard()
 
     async def _run(self, record: RawRecord, envelope: Handoff[Any], env: StepEnv) -> list[Emission]:
         # Events are stamped (time, sequence) when they happen, written when the step commits.
-        events: list[AgentEvent] = [
-            self.event(
-                envelope,
-                StepStarted(
-                    handoff_id=envelope.handoff_id,
-                    input_topic=record.topic,
-                    input_partition=record.partition,
-                    input_offset=record.offset,
-                ),
-            )
-        ]
+        events: list[AgentEvent] = []
         rule = env.control.stopping(envelope.task_id, env.agent.name)
         if rule is not None:
             if rule.scope != "task":
                 raise Halted(str(StepStopped(rule)))
-            return await self._cancelled(envelope, StepStopped(rule), events)
+            return await self._cancelled(record, envelope, StepStopped(rule), events)
         outcome = await run_step(env, envelope)
         if outcome.error is not None:
             record_error(trace.get_current_span(), outcome.error)
@@ -151,6 +151,7 @@ class RecordProcessor:
     def forget_partition(self, partition: int) -> None:
         self._seen.pop(partition, None)
         self._pending.pop(partition, None)
+        self._pending_keys.pop(partition, None)
 
     def _repeat(self, partition: int, key: str) -> bool:
         pending = self._pending.get(partition, ())
@@ -211,7 +212,7 @@ class RecordProcessor:
         kind = (
             "result" if outcome.output is not None else "handoff" if outcome.handoffs else "result"
         )
-        events.append(self.event(envelope, _finished(envelope, kind, outcome)))
+        events.append(self.event(envelope, _finished(record, envelope, kind, outcome)))
         return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _failed(
@@ -229,22 +230,23 @@ class RecordProcessor:
         if isinstance(error, StepStopped):
             if error.command.scope in ("global", "agent"):
                 raise Halted(str(error))
-            return await self._cancelled(envelope, error, events)
+            return await self._cancelled(record, envelope, error, events)
         stage = stage or _stage_of(error)
         letter = await self._dead_letter(record, envelope, stage, error, outcome.attempts)
-        events.append(self.event(envelope, _finished(envelope, "dead_lettered", outcome)))
+        events.append(self.event(envelope, _finished(record, envelope, "dead_lettered", outcome)))
         failed = TaskFailed(error_class=type(error).__name__, message=str(error)[:2000])
         events.append(self.event(envelope, failed))
         return [letter, *self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _cancelled(
         self,
+        record: RawRecord,
         envelope: Handoff[Any],
         stop: StepStopped,
         events: list[AgentEvent],
     ) -> list[Emission]:
-        finished = StepFinished(handoff_id=envelope.handoff_id, outcome="cancelled", duration_ms=0)
-        events.append(self.event(envelope, finished))
+        cancelled = StepOutcome(attempts=0, duration_ms=0.0)
+        events.append(self.event(envelope, _finished(record, envelope, "cancelled", cancelled)))
         events.append(self.event(envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
         return self._events(events)
 
@@ -283,7 +285,7 @@ class RecordProcessor:
             seq=next(self._seq),
             tenant=envelope.tenant,
             step=envelope.hop,
-            trace_id=current_trace_id(),
+            trace_id=_STEP_TRACE.get(),
             body=body,
         )
 
@@ -336,9 +338,17 @@ def _stage_of(error: BaseException) -> str:
     return "handler"
 
 
-def _finished(envelope: Handoff[Any], kind: str, outcome: StepOutcome) -> StepFinished:
+def _finished(
+    record: RawRecord, envelope: Handoff[Any], kind: str, outcome: StepOutcome
+) -> StepFinished:
     return StepFinished(
-        handoff_id=envelope.handoff_id, outcome=kind, duration_ms=outcome.duration_ms
+        handoff_id=envelope.handoff_id,
+        outcome=kind,
+        duration_ms=outcome.duration_ms,
+        input_topic=record.topic,
+        input_partition=record.partition,
+        input_offset=record.offset,
+        attempts=outcome.attempts or None,
     )
 
 

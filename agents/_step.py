@@ -98,13 +98,14 @@ async def _attempt(env: StepEnv, ctx: Context, handoff: Handoff[Any]) -> StepOut
     if outgoing:
         ctx.ledger.check_hop(hop)
     remaining = ctx.ledger.after()
+    # Deterministic ids: a re-run after a crash emits the same ones, so receivers can
+    # recognise a repeat by its idempotency key.
+    ids = [uuid.uuid5(_HANDOFF_IDS, f"{handoff.handoff_id}/{i}").hex for i in range(len(outgoing))]
     handoffs = [
         env.mesh.inbox_model(o.to)(
             task_id=handoff.task_id,
-            # Deterministic: a re-run after a crash emits the same ids, so receivers can
-            # recognise a repeat by its idempotency key.
-            handoff_id=uuid.uuid5(_HANDOFF_IDS, f"{handoff.handoff_id}/{i}").hex,
-            idempotency_key=uuid.uuid5(_HANDOFF_IDS, f"{handoff.handoff_id}/{i}").hex,
+            handoff_id=ids[i],
+            idempotency_key=ids[i],
             parent_id=handoff.handoff_id,
             from_agent=env.agent.name,
             to_agent=o.to,

@@ -40,7 +40,7 @@ from bench._stats import (
     positive_int,
     time_per_op,
 )
-from contracts import AVRO_CONTEXT, Budget, Codec, ContextRef, Contract, Handoff, avro_schema
+from contracts import Budget, Codec, ContextRef, Contract, Handoff, avro_schema, to_datum
 from contracts.testing import InMemorySchemaRegistry
 
 __all__ = ["BaselineUnavailableError", "ResearchBrief", "main", "run", "sample_handoff"]
@@ -339,7 +339,7 @@ def run(*, repeats: int, iterations: int) -> Report:
     baseline = load_baseline()
     handoff = sample_handoff()
     schema = avro_schema(BriefHandoff)
-    fast = fastavro_roundtrip(schema, handoff.model_dump(context=AVRO_CONTEXT))
+    fast = fastavro_roundtrip(schema, to_datum(handoff))
     body, decoded = fast()
     _expect_equal("fastavro", handoff, BriefHandoff.model_validate(decoded))
     slow_datum = baseline_datum(baseline, schema, body)

@@ -9,7 +9,7 @@ kept.
 from contracts._asyncapi import asyncapi_document, dump_asyncapi
 from contracts._audit import AuditDecision, AuditRecord
 from contracts._avro import AvroMappingError, avro_schema
-from contracts._base import AVRO_CONTEXT, AvroDecimal, Contract, Usd
+from contracts._base import AvroDecimal, Contract, Usd
 from contracts._catalog import (
     CATALOG,
     SCHEMA_DIR,
@@ -32,6 +32,7 @@ from contracts._compat import (
     lineage_versions,
 )
 from contracts._control import ControlCommand, ControlScope
+from contracts._datum import to_datum
 from contracts._deadletter import DeadLetter, Header
 from contracts._errors import (
     ContractError,
@@ -68,7 +69,6 @@ from contracts._topics import Topics
 from contracts._wire import HEADER_SIZE, MAGIC_BYTE, frame_header, read_header
 
 __all__ = [
-    "AVRO_CONTEXT",
     "CATALOG",
     "DEFAULT_COMPATIBILITY",
     "HEADER_SIZE",
@@ -138,6 +138,7 @@ __all__ = [
     "new_id",
     "read_header",
     "read_versions",
+    "to_datum",
     "utcnow",
     "validate_payload",
     "write_new_versions",

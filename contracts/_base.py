@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
-__all__ = ["AVRO_CONTEXT", "AvroDecimal", "Contract", "Usd"]
-
-AVRO_CONTEXT: dict[str, bool] = {"avro": True}
-"""Pass as ``model_dump(context=...)`` to get a datum fastavro can write (union branches tagged)."""
+__all__ = ["AvroDecimal", "Contract", "Usd"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +52,3 @@ class Contract(BaseModel):
     def avro_record_name(cls) -> str:
         """The Avro record name: ``avro_name`` or the class name without generic arguments."""
         return cls.avro_name or cls.__name__.split("[", 1)[0]
-
-    @model_serializer(mode="wrap")
-    def _tag_union_branch(
-        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
-    ) -> Any:
-        data = handler(self)
-        # fastavro picks a union branch by this key; without it, records with the same
-        # field names (step_started / step_finished) would be ambiguous.
-        if info.context is not None and info.context.get("avro") and isinstance(data, dict):
-            data["-type"] = type(self).avro_fullname()
-        return data

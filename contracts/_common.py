@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -14,8 +14,9 @@ __all__ = ["Budget", "ContextRef", "new_id", "utcnow"]
 
 
 def new_id() -> str:
-    """A fresh, sortable-enough unique id (UUID4 hex) for tasks, handoffs, events."""
-    return uuid.uuid4().hex
+    """A fresh random id (128 bits as 32 hex characters) for tasks, handoffs, events."""
+    # Same shape as uuid4().hex at a fraction of the cost: several are made per handoff.
+    return os.urandom(16).hex()
 
 
 def utcnow() -> datetime:

@@ -23,7 +23,7 @@ __all__ = [
 
 
 class StepStarted(Contract):
-    """An agent began handling one input."""
+    """An agent began handling one input (not written since event v2: see StepFinished)."""
 
     kind: Literal["step_started"] = "step_started"
     handoff_id: str
@@ -33,12 +33,21 @@ class StepStarted(Contract):
 
 
 class StepFinished(Contract):
-    """An agent finished handling one input."""
+    """An agent finished handling one input.
+
+    Written in the step's transaction, so it is the first thing anyone sees of the step;
+    it names the input it consumed (a separate "started" event would only ever become
+    visible together with it).
+    """
 
     kind: Literal["step_finished"] = "step_finished"
     handoff_id: str
     outcome: Literal["handoff", "result", "review", "failed", "cancelled", "dead_lettered"]
     duration_ms: float
+    input_topic: str | None = None
+    input_partition: int | None = None
+    input_offset: int | None = None
+    attempts: int | None = None
 
 
 class LlmCall(Contract):

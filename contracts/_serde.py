@@ -15,7 +15,8 @@ from fastavro.read import SchemaResolutionError
 from pydantic import ValidationError
 
 from contracts._avro import avro_schema
-from contracts._base import AVRO_CONTEXT, Contract
+from contracts._base import Contract
+from contracts._datum import to_datum
 from contracts._errors import (
     IncompatibleSchemaError,
     InvalidMessageError,
@@ -75,7 +76,7 @@ class Codec(Generic[M]):
             raise RuntimeError(f"call `await codec.register()` before encoding {self.subject}")
         buf = io.BytesIO()
         buf.write(self._header)
-        schemaless_writer(buf, self._parsed, message.model_dump(context=AVRO_CONTEXT))
+        schemaless_writer(buf, self._parsed, to_datum(message))
         return buf.getvalue()
 
     async def decode(self, data: bytes) -> M:

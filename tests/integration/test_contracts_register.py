@@ -52,6 +52,7 @@ def test_register_covers_every_topic_and_is_idempotent(settings: Settings) -> No
             "review.decisions",
             "dlq",
             "audit",
+            "claims",
             "agent.planner",
             "agent.worker",
             "agent.collector",

@@ -109,6 +109,10 @@ async def test_stock_confluent_deserializer_reads_agentmesh_messages(
             "handoff_id": "h1",
             "outcome": "result",
             "duration_ms": 12.5,
+            "input_topic": None,
+            "input_partition": None,
+            "input_offset": None,
+            "attempts": None,
         },
     }
 

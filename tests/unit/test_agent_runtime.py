@@ -28,7 +28,7 @@ async def test_planner_fans_out_typed_handoffs_with_remaining_budget() -> None:
     ]
     # 2 prompt words ("split: why?") + 3 reply words used; every child gets what remains.
     assert {h.budget.max_tokens for h in run.handoffs} == {95}
-    assert run.kinds == ["step_started", *["handoff_emitted"] * 3, "step_finished"]
+    assert run.kinds == [*["handoff_emitted"] * 3, "step_finished"]
     (llm,) = run.usage
     assert isinstance(llm, LlmCall)
     assert (llm.input_tokens, llm.output_tokens, llm.cost_usd) == (2, 3, Decimal("0.000005"))
@@ -37,7 +37,7 @@ async def test_planner_fans_out_typed_handoffs_with_remaining_budget() -> None:
 async def test_collector_result_completes_the_task() -> None:
     run = await AgentHarness(pipeline.mesh, "collector").run(Finding(part=1, summary="s"))
     assert run.output == '{"text":"part 1: s"}'
-    assert run.kinds == ["step_started", "task_completed", "step_finished"]
+    assert run.kinds == ["task_completed", "step_finished"]
 
 
 async def test_handoff_with_wrong_payload_is_refused_at_the_sender_naming_the_field() -> None:
@@ -139,7 +139,7 @@ async def test_cancelled_task_stops_before_its_next_call() -> None:
     assert (run.handoffs, run.usage, run.kinds) == (
         [],
         [],
-        ["step_started", "step_finished", "task_failed"],
+        ["step_finished", "task_failed"],
     )
     failed = run.events[-1].body
     assert isinstance(failed, TaskFailed)
@@ -235,7 +235,7 @@ async def test_task_state_fans_in_and_survives_an_uncommitted_step() -> None:
         return Whole(parts=seen)
 
     harness = AgentHarness(Mesh([joiner]), "joiner")
-    assert (await harness.run(Part(n=2, of=3))).kinds == ["step_started", "step_finished"]
+    assert (await harness.run(Part(n=2, of=3))).kinds == ["step_finished"]
     await harness.run(Part(n=0, of=3), commit=False)  # crashed: its state change is lost
     assert harness.state.get("task-1") is not None
     assert (await harness.run(Part(n=1, of=3))).output is None

@@ -7,7 +7,6 @@ import fastavro
 import pytest
 
 from contracts import (
-    AVRO_CONTEXT,
     CATALOG,
     AgentEvent,
     AvroMappingError,
@@ -21,6 +20,7 @@ from contracts import (
     TaskSubmitted,
     avro_schema,
     drift,
+    to_datum,
     validate_payload,
 )
 
@@ -33,7 +33,7 @@ class PlannerInput(Contract):
 def roundtrip(model: type[Contract], message: Contract) -> Contract:
     parsed = fastavro.parse_schema(avro_schema(model))
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, parsed, message.model_dump(context=AVRO_CONTEXT))
+    fastavro.schemaless_writer(buf, parsed, to_datum(message))
     buf.seek(0)
     return model.model_validate(fastavro.schemaless_reader(buf, parsed, None))
 
