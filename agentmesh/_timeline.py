@@ -48,10 +48,11 @@ class TaskTimeline:
         """Fold one event in (replayed usage of a call already counted is not counted twice)."""
         self.events.append(event)
         body = event.body
-        if body.kind == "handoff_emitted":
+        if body.kind == "handoff_emitted":  # written by runtimes before event v3
             self.hops = max(self.hops, body.hop)
         elif body.kind == "step_finished":
             self.steps += 1
+            self.hops = max([self.hops, *(h.hop for h in body.handoffs)])
         elif body.kind in ("llm_call", "tool_call") and body.call_id not in self._seen_calls:
             self._seen_calls.add(body.call_id)
             if body.kind == "tool_call":

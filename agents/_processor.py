@@ -32,9 +32,9 @@ from contracts import (
     AgentEvent,
     DeadLetter,
     DecodeError,
+    EmittedHandoff,
     EventBody,
     Handoff,
-    HandoffEmitted,
     Header,
     PayloadValidationError,
     StepFinished,
@@ -168,6 +168,7 @@ class RecordProcessor:
         env: StepEnv,
     ) -> list[Emission]:
         out: list[Emission] = []
+        emitted: list[EmittedHandoff] = []
         for child in outcome.handoffs:
             codec = await self.codecs.inbox_of(child.to_agent)
             value = codec.encode(child)
@@ -193,16 +194,13 @@ class RecordProcessor:
                     claim=len(value) > self.claim_threshold,
                 )
             )
-            events.append(
-                self.event(
-                    envelope,
-                    HandoffEmitted(
-                        handoff_id=child.handoff_id,
-                        to_agent=child.to_agent,
-                        hop=child.hop,
-                        payload_hash=_payload_hash(child),
-                        size_bytes=len(value),
-                    ),
+            emitted.append(
+                EmittedHandoff(
+                    handoff_id=child.handoff_id,
+                    to_agent=child.to_agent,
+                    hop=child.hop,
+                    payload_hash=_payload_hash(child),
+                    size_bytes=len(value),
                 )
             )
         if outcome.output is not None:
@@ -212,7 +210,8 @@ class RecordProcessor:
         kind = (
             "result" if outcome.output is not None else "handoff" if outcome.handoffs else "result"
         )
-        events.append(self.event(envelope, _finished(record, envelope, kind, outcome)))
+        finished = _finished(record, envelope, kind, outcome, emitted)
+        events.append(self.event(envelope, finished))
         return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _failed(
@@ -339,9 +338,14 @@ def _stage_of(error: BaseException) -> str:
 
 
 def _finished(
-    record: RawRecord, envelope: Handoff[Any], kind: str, outcome: StepOutcome
+    record: RawRecord,
+    envelope: Handoff[Any],
+    kind: str,
+    outcome: StepOutcome,
+    emitted: list[EmittedHandoff] | None = None,
 ) -> StepFinished:
     return StepFinished(
+        handoffs=emitted or [],
         handoff_id=envelope.handoff_id,
         outcome=kind,
         duration_ms=outcome.duration_ms,

@@ -49,6 +49,7 @@ from contracts._errors import (
 )
 from contracts._events import (
     AgentEvent,
+    EmittedHandoff,
     EventBody,
     HandoffEmitted,
     LlmCall,
@@ -93,6 +94,7 @@ __all__ = [
     "ControlScope",
     "DeadLetter",
     "DecodeError",
+    "EmittedHandoff",
     "EventBody",
     "Handoff",
     "HandoffEmitted",

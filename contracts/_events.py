@@ -11,6 +11,7 @@ from contracts._common import new_id, utcnow
 
 __all__ = [
     "AgentEvent",
+    "EmittedHandoff",
     "EventBody",
     "HandoffEmitted",
     "LlmCall",
@@ -32,6 +33,16 @@ class StepStarted(Contract):
     input_offset: int
 
 
+class EmittedHandoff(Contract):
+    """One handoff a step emitted, as its step_finished event records it."""
+
+    handoff_id: str
+    to_agent: str
+    hop: int
+    payload_hash: str = Field(description="sha256 of the target and canonical payload")
+    size_bytes: int
+
+
 class StepFinished(Contract):
     """An agent finished handling one input.
 
@@ -48,6 +59,9 @@ class StepFinished(Contract):
     input_partition: int | None = None
     input_offset: int | None = None
     attempts: int | None = None
+    handoffs: list[EmittedHandoff] = Field(
+        default_factory=list, description="what the step handed on (loop detection, timelines)"
+    )
 
 
 class LlmCall(Contract):
@@ -82,7 +96,7 @@ class ToolCall(Contract):
 
 
 class HandoffEmitted(Contract):
-    """An agent handed work on."""
+    """An agent handed work on (not written since event v3: see StepFinished.handoffs)."""
 
     kind: Literal["handoff_emitted"] = "handoff_emitted"
     handoff_id: str

@@ -141,7 +141,8 @@ def describe(event: AgentEvent) -> str:
     if b.kind == "handoff_emitted":
         return f"handoff -> {b.to_agent} (hop {b.hop}, {b.size_bytes} B)"
     if b.kind == "step_finished":
-        return f"step {b.outcome} in {b.duration_ms:.0f} ms"
+        sent = ", ".join(f"-> {h.to_agent}" for h in b.handoffs)
+        return f"step {b.outcome} in {b.duration_ms:.0f} ms" + (f" ({sent})" if sent else "")
     if b.kind == "task_completed":
         return "task completed"
     if b.kind == "task_failed":

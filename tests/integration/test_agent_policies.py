@@ -96,7 +96,7 @@ async def test_cancel_record_stops_a_task_and_not_its_neighbours(settings: Setti
             ["t-cancelled", "t-ok"],
         )
         (handoff,) = await inbox_of(settings, pipeline.mesh, "collector", 1)
-        events = await events_of(settings, 2 + 3)
+        events = await events_of(settings, 2 + 2)
     assert (handoff.task_id, handoff.payload) == ("t-ok", Finding(part=1, summary="hit for b"))
     cancelled = [e.body.kind for e in events if e.task_id == "t-cancelled"]
     assert cancelled == ["step_finished", "task_failed"]

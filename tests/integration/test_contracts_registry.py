@@ -113,6 +113,7 @@ async def test_stock_confluent_deserializer_reads_agentmesh_messages(
             "input_partition": None,
             "input_offset": None,
             "attempts": None,
+            "handoffs": [],
         },
     }
 
