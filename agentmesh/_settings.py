@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     app: str | None = Field(
         default=None, description="The mesh to run, as 'package.module:attribute'."
     )
+    prompts: str | None = Field(
+        default=None,
+        description="Prompt pins, 'name=label-or-hash,...' (e.g. writer=v1); unset: current.",
+    )
     llm: str | None = Field(
         default=None,
         description="Model for every agent: openai:<model>, anthropic:<model>, scripted, or a "
