@@ -22,6 +22,7 @@ from agents._outcome import Outgoing
 from agents._policies import budget_gate, control_gate, journal_replay, metering, tool_retry
 from agents._state import StateView, TaskState
 from agents._tracing import tracing
+from agents.providers import FallbackModel
 from contracts import Budget, ContextRef, Contract, EventBody, Handoff, validate_payload
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class Context:
                 f"agent {self.agent!r} called ctx.llm() but has no model: pass model=, "
                 "give the agent one, or set Mesh(model=...)"
             )
+        _bind_breakers(chosen, self.env.control)
         messages = [Message("user", prompt)] if isinstance(prompt, str) else list(prompt)
         if system is not None:
             messages.insert(0, Message("system", system))
@@ -162,6 +164,13 @@ class Context:
     async def _call_model(self, call: Call) -> CallResult:
         model, request = call.request
         return CallResult(await model.complete(request))
+
+
+def _bind_breakers(model: ChatModel, control: ControlState) -> None:
+    # A fallback chain skips members whose provider breaker is open; the breaker state lives
+    # in this process's control view, so the chain is bound to it on first use.
+    if isinstance(model, FallbackModel) and model.is_open is None:
+        model.is_open = lambda provider: control.breaker("model", provider) is not None
 
 
 async def _call_tool(call: Call) -> CallResult:

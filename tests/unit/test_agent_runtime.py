@@ -260,3 +260,27 @@ async def test_a_twenty_hop_task_keeps_its_handoff_size_bounded() -> None:
     # Each hop adds a 2 KB reference, but only the newest 16 travel: size stops growing.
     assert sizes[16:] == [sizes[15]] * 4
     assert max(sizes) < 40_000
+
+
+async def test_fallback_model_skips_a_provider_whose_breaker_is_open() -> None:
+    from agents import FallbackModel
+
+    class Named(ScriptedModel):
+        def __init__(self, provider: str, reply: str) -> None:
+            super().__init__([reply], model=provider, loop=True)
+            self._provider = provider
+
+        @property
+        def provider(self) -> str:
+            return self._provider
+
+    cheap, dear = Named("cheap", "from cheap"), Named("dear", "from dear")
+    harness = AgentHarness(pipeline.mesh, "planner", model=FallbackModel([cheap, dear]))
+    assert (await harness.run(Plan(question="q"))).handoffs[0].payload.text == "from cheap"
+    harness.apply(
+        ControlCommand(
+            scope="model", target="cheap", action="breaker_open", reason="5xx", issued_by="sv"
+        )
+    )
+    run = await harness.run(Plan(question="q"), task_id="t2")
+    assert (run.handoffs[0].payload.text, cheap.calls, dear.calls) == ("from dear", 1, 1)
