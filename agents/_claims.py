@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
+from agents._fetch import RecordFetcher
 from agents._records import Emission
 from contracts import ChunkRef, ClaimChunk, ClaimTicket, Codec, DecodeError
 
@@ -56,20 +56,19 @@ async def write_claimed(
 
 
 class ClaimReader:
-    """Fetches the chunks a ticket points at (one consumer, no group, read_committed)."""
+    """Fetches the chunks a ticket points at and checks them against the ticket."""
 
     def __init__(
         self,
-        conn: KafkaConnection,
+        fetcher: RecordFetcher,
         claims_topic: str,
         chunk_codec: Codec[ClaimChunk],
         ticket_codec: Codec[ClaimTicket],
     ) -> None:
-        self.conn = conn
+        self.fetcher = fetcher
         self.topic = claims_topic
         self.chunk_codec = chunk_codec
         self.ticket_codec = ticket_codec
-        self._consumer: AIOKafkaConsumer | None = None
 
     async def resolve(self, ticket_bytes: bytes) -> bytes:
         """The original value behind a ticket, checked against its hash."""
@@ -85,27 +84,10 @@ class ClaimReader:
             )
         return value
 
-    async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-
     async def _fetch(self, ref: ChunkRef, key: str) -> ClaimChunk:
-        consumer = await self._started()
-        tp = TopicPartition(self.topic, ref.partition)
-        consumer.assign([tp])
-        consumer.seek(tp, ref.offset)
-        end = (await consumer.end_offsets([tp]))[tp]
         # Compaction may have replaced the copy at this offset by a later one with the same
-        # key (same content): scan forward to it.
-        while await consumer.position(tp) < end:
-            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                if record.key == key.encode() and record.value is not None:
-                    return await self.chunk_codec.decode(record.value)
-        raise ClaimBroken(f"chunk {key} is not in {self.topic} at or after offset {ref.offset}")
-
-    async def _started(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            options = ConsumerOptions(group_id=None, client_suffix="claims")
-            self._consumer = make_consumer(self.conn, options=options)
-            await self._consumer.start()
-        return self._consumer
+        # key (same content): the fetcher scans forward to it.
+        found = await self.fetcher.first_from(self.topic, ref.partition, ref.offset, key.encode())
+        if found is None or found[1] is None:
+            raise ClaimBroken(f"chunk {key} is not in {self.topic} at or after offset {ref.offset}")
+        return await self.chunk_codec.decode(found[1])

@@ -56,6 +56,14 @@ class Codecs:
         ):
             await codec.register()
 
+    async def decode_handoff(self, topic: str, value: bytes) -> Handoff[Any]:
+        """A handoff read back from any agent's inbox topic of this namespace."""
+        prefix = f"{self.topics.namespace}.agent."
+        agent = topic.removeprefix(prefix)
+        if agent == topic or "." in agent:
+            raise ValueError(f"{topic} is not an agent inbox of namespace {self.topics.namespace}")
+        return await (await self.inbox_of(agent)).decode(value)
+
     async def inbox_of(self, agent: str) -> Codec[Handoff[Any]]:
         """The codec for agent ``agent``'s inbox (raises UnknownAgentError)."""
         codec = self._inboxes.get(agent)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from agents._control import ControlState
 from agents._errors import ToolArgumentsError, UnknownToolError
+from agents._fetch import format_coordinates, parse_coordinates
 from agents._interceptors import Call, CallResult, Interceptor, Next, compose
 from agents._journal import JournalView
 from agents._ledger import StepLedger
@@ -43,15 +44,24 @@ class StepEnv:
     emit: Callable[[Handoff[Any], EventBody], Awaitable[None]]  # usage events, written at once
     model: ChatModel | None = None  # the process's configured model; beats agent and mesh
     state: StateView = field(default_factory=StateView)
+    # Reads a handoff back by reference (topic@partition:offset); None where nothing can.
+    fetch: Callable[[str, int, int], Awaitable[Handoff[Any]]] | None = None
 
 
 class Context:
     """Handed to every handler call, for one attempt at one input."""
 
-    def __init__(self, env: StepEnv, envelope: Handoff[Any], attempt: int = 1) -> None:
+    def __init__(
+        self,
+        env: StepEnv,
+        envelope: Handoff[Any],
+        attempt: int = 1,
+        coordinates: tuple[str, int, int] | None = None,
+    ) -> None:
         self.env = env
         self.envelope = envelope
         self.attempt = attempt
+        self.coordinates = coordinates  # (topic, partition, offset) of the input, when known
         self.ledger = StepLedger(envelope.budget)
         self.state = TaskState(env.state, envelope.task_id)
         self._seq = 0
@@ -154,6 +164,22 @@ class Context:
         return Outgoing(
             to=to, payload=validate_payload(target.input, payload), context=tuple(context)
         )
+
+    def input_ref(self, summary: str | None = None) -> ContextRef:
+        """A reference to this step's input, for later steps to :meth:`fetch` by reference."""
+        if self.coordinates is None:
+            raise RuntimeError("this step's input has no coordinates to refer to")
+        return ContextRef(
+            kind="handoff", ref=format_coordinates(*self.coordinates), summary=summary
+        )
+
+    async def fetch(self, ref: ContextRef) -> Handoff[Any]:
+        """Read an earlier handoff of the task back by reference (a ``handoff`` ContextRef)."""
+        if ref.kind != "handoff":
+            raise ValueError(f"ctx.fetch reads 'handoff' references, not {ref.kind!r}")
+        if self.env.fetch is None:
+            raise RuntimeError("this environment cannot read records back")
+        return await self.env.fetch(*parse_coordinates(ref.ref))
 
     def _call(self, kind: str, target: str, request: Any) -> Call:
         seq = self._seq

@@ -134,7 +134,7 @@ class RecordProcessor:
             if rule.scope != "task":
                 raise Halted(str(StepStopped(rule)))
             return await self._cancelled(record, envelope, StepStopped(rule), events)
-        outcome = await run_step(env, envelope)
+        outcome = await run_step(env, envelope, (record.topic, record.partition, record.offset))
         if outcome.error is not None:
             record_error(trace.get_current_span(), outcome.error)
             return await self._failed(record, envelope, outcome, events, env)

@@ -59,13 +59,15 @@ class StepOutcome:
     state: TaskState | None = None  # set when the handler changed ctx.state
 
 
-async def run_step(env: StepEnv, handoff: Handoff[Any]) -> StepOutcome:
+async def run_step(
+    env: StepEnv, handoff: Handoff[Any], coordinates: tuple[str, int, int] | None = None
+) -> StepOutcome:
     """Run the handler, retrying transient failures with backoff; never raises for it."""
     policy = env.agent.policy
     start = time.perf_counter()
     error: BaseException | None = None
     for attempt in range(1, policy.attempts + 1):
-        ctx = Context(env, handoff, attempt)
+        ctx = Context(env, handoff, attempt, coordinates)
         try:
             outcome = await _attempt(env, ctx, handoff)
         except PERMANENT as exc:

@@ -33,6 +33,7 @@ from agents._compacted import load_partition
 from agents._context import StepEnv
 from agents._control import ControlState
 from agents._control_listener import ControlListener
+from agents._fetch import RecordFetcher
 from agents._journal import JournalView
 from agents._llm import ChatModel
 from agents._mesh import Mesh
@@ -40,7 +41,16 @@ from agents._processor import Halted, RecordProcessor
 from agents._records import Emission, RawRecord
 from agents._state import StateView
 from agents._topology import ensure_agent_topics
-from contracts import DecodeError, EventBody, Handoff, JournalEntry, SchemaRegistry, Topics
+from contracts import (
+    HEADER_SIZE,
+    DecodeError,
+    EventBody,
+    Handoff,
+    JournalEntry,
+    SchemaRegistry,
+    Topics,
+    frame_header,
+)
 
 __all__ = ["AgentWorker", "WorkerOptions"]
 
@@ -112,8 +122,9 @@ class AgentWorker:
         )
         await listener.start()
         self.processor = RecordProcessor(self._env, self.codecs, self.options.instance)
+        self.fetcher = RecordFetcher(self.conn)
         self.claims = ClaimReader(
-            self.conn, self.topics.claims, self.codecs.claim_chunk, self.codecs.claim_ticket
+            self.fetcher, self.topics.claims, self.codecs.claim_chunk, self.codecs.claim_ticket
         )
         consumer = make_consumer(
             self.conn,
@@ -131,7 +142,7 @@ class AgentWorker:
             for producer in list(self._producers.values()):
                 await producer.stop()
             await self._side.stop()
-            await self.claims.close()
+            await self.fetcher.close()
             await listener.stop()
             await registry.close()
 
@@ -226,7 +237,17 @@ class AgentWorker:
             self._emit,
             self.model,
             self._states[partition],
+            self._fetch_handoff,
         )
+
+    async def _fetch_handoff(self, topic: str, partition: int, offset: int) -> Handoff[Any]:
+        found = await self.fetcher.first_from(topic, partition, offset)
+        if found is None or found[0] != offset or found[1] is None:
+            raise LookupError(f"no committed record at {topic}@{partition}:{offset}")
+        value = found[1]
+        if value[:HEADER_SIZE] == frame_header(self.codecs.claim_ticket.schema_id):
+            value = await self.claims.resolve(value)
+        return await self.codecs.decode_handoff(topic, value)
 
     async def _emit(self, envelope: Handoff[Any], body: EventBody) -> None:
         # Usage events go out at once, outside the transaction: the supervisor must see

@@ -90,7 +90,14 @@ class AgentHarness:
             self._usage.append(body)
 
         self.state = StateView()  # survives across runs, like the state topic
-        self.env = StepEnv(mesh, self.agent, self.control, self.journal, emit, model, self.state)
+        self.records: dict[tuple[str, int, int], bytes] = {}  # every input it was fed
+
+        async def fetch(topic: str, partition: int, offset: int) -> Handoff[Any]:
+            return await self.codecs.decode_handoff(topic, self.records[topic, partition, offset])
+
+        self.env = StepEnv(
+            mesh, self.agent, self.control, self.journal, emit, model, self.state, fetch
+        )
         self.processor = RecordProcessor(lambda _p: self.env, self.codecs, "harness")
         self._offset = 0
 
@@ -140,6 +147,7 @@ class AgentHarness:
         await self.codecs.register()
         self._usage.clear()
         record = RawRecord(self.topics.agent(self.agent.name), 0, self._offset, key, value)
+        self.records[record.topic, record.partition, record.offset] = value
         self._offset += 1
         run = HarnessRun(usage=self._usage.copy())
         for emission in await self.processor.process(record):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from agents import Context, Mesh, Outgoing, agent
-from contracts import ContextRef, Contract
+from contracts import Contract
 
 
 class Make(Contract):
@@ -38,12 +38,21 @@ async def eater(blob: Blob, ctx: Context) -> Digest:
     return Digest(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
-@agent("chain")
-async def chain(hop: Hop, ctx: Context) -> Outgoing | None:
-    """Hands to itself ``of`` times, adding a reference with a long summary each hop."""
+class Recalled(Contract):
+    """What the last hop read back, by reference, of the oldest input it still refers to."""
+
+    oldest_n: int
+    refs: int
+
+
+@agent("chain", output=Recalled)
+async def chain(hop: Hop, ctx: Context) -> Outgoing | Recalled:
+    """Hands to itself ``of`` times, adding a reference (with a long summary) to its input."""
     if hop.n >= hop.of:
-        return None
-    note = ContextRef(kind="handoff", ref=ctx.envelope.handoff_id, summary="x" * 2000)
+        refs = ctx.envelope.context
+        oldest = await ctx.fetch(refs[0])
+        return Recalled(oldest_n=oldest.payload.n, refs=len(refs))
+    note = ctx.input_ref(summary="x" * 2000)
     return ctx.handoff("chain", Hop(n=hop.n + 1, of=hop.of), context=[note])
 
 

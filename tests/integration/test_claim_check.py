@@ -26,3 +26,15 @@ async def test_a_payload_over_the_broker_limit_travels_by_claim_check(settings: 
         "sha256": hashlib.sha256(text).hexdigest(),
     }
     assert await dead_letters(settings, None, timeout=1) == []
+
+
+async def test_an_agent_reads_earlier_context_back_by_reference(settings: Settings) -> None:
+    from tests.apps.bulky import Hop
+
+    async with running(bulky.mesh, ["chain"], settings):
+        await send_handoffs(settings, bulky.mesh, "chain", [Hop(n=0, of=20)], ["long"])
+        events = await events_of(settings, 21 + 1, timeout=60)
+    (done,) = [e.body for e in events if isinstance(e.body, TaskCompleted)]
+    # 20 hops each added a reference to its input; the last 16 travel; the oldest of those
+    # (hop 4) was read back from Kafka by its coordinates.
+    assert orjson.loads(done.output_json) == {"oldest_n": 4, "refs": 16}
