@@ -19,7 +19,7 @@ async def test_planner_runs_on_an_openai_compatible_model() -> None:
         run = await AgentHarness(mesh, "planner", model=model).run(
             ResearchQuestion(question="How do agents stay reliable?")
         )
-    assert [h.payload.sub_question for h in run.handoffs] == [  # type: ignore[attr-defined]
+    assert [h.payload.sub_question for h in run.handoffs] == [
         "What is a Kafka transaction?",
         "What is an idempotency key?",
     ]
