@@ -18,7 +18,8 @@ __all__ = ["Progress", "fetch", "is_complete", "pom_property"]
 Progress = Callable[[int, str], None]
 """Called with (artifacts downloaded so far, name of the latest one)."""
 
-_DOWNLOADED = re.compile(r"^Downloaded from \S+: (\S+)")
+# Batch mode prefixes every line with its level: "[INFO] Downloaded from central: <url> (...)".
+_DOWNLOADED = re.compile(r"^(?:\[INFO\] )?Downloaded from \S+: (\S+)")
 _MARKER = ".complete"
 
 

@@ -66,7 +66,7 @@ class RichReporter:
             return
         if self._status is not None:
             self._status.update(f"[bold]{service}[/]: {text}")
-        self.console.print(f"[dim]{service}:[/] {text}", highlight=False)
+        self.console.print(f"[dim]{service}:[/] {text}", highlight=False, soft_wrap=True)
 
     def download(self, service: str, count: int, artifact: str) -> None:
         if not self.enabled:
@@ -75,4 +75,4 @@ class RichReporter:
         if self._status is not None:
             self._status.update(f"[bold]{service}[/]: {message}")
         elif count == 1 or count % self._PLAIN_EVERY == 0:
-            self.console.print(f"[dim]{service}:[/] {message}", highlight=False)
+            self.console.print(f"[dim]{service}:[/] {message}", highlight=False, soft_wrap=True)

@@ -94,8 +94,8 @@ def test_maven_progress_is_reported_and_completion_marked(
     fake_mvn(
         tmp_path / "bin",
         """
-        echo "Downloading from central: https://repo/x/a-1.jar"
-        echo "Downloaded from central: https://repo/x/a-1.jar (1 kB at 1 MB/s)"
+        echo "[INFO] Downloading from central: https://repo/x/a-1.jar"
+        echo "[INFO] Downloaded from central: https://repo/x/a-1.jar (1 kB at 1 MB/s)"
         echo "Downloaded from central: https://repo/y/b-2.jar (2 kB at 1 MB/s)"
         out="${5#-DoutputDirectory=}"; touch "$out/a-1.jar"
         """,
