@@ -167,33 +167,34 @@ class RecordProcessor:
         events: list[AgentEvent],
         env: StepEnv,
     ) -> list[Emission]:
+        try:
+            out, emitted = await self._encode_children(outcome.handoffs)
+        except _OversizeError as exc:
+            failed = StepOutcome(outcome.attempts, 0.0, error=exc)
+            return await self._failed(record, envelope, failed, events, env, stage="oversize")
+        if outcome.output is not None:
+            output = TaskCompleted(output_json=outcome.output.model_dump_json())
+            events.append(self.event(envelope, output))
+        kind = "result" if outcome.output else "handoff" if outcome.handoffs else "waiting"
+        finished = _finished(record, envelope, kind, outcome, emitted)
+        events.append(self.event(envelope, finished))
+        return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
+
+    async def _encode_children(
+        self, children: list[Handoff[Any]]
+    ) -> tuple[list[Emission], list[EmittedHandoff]]:
         out: list[Emission] = []
         emitted: list[EmittedHandoff] = []
-        for child in outcome.handoffs:
-            codec = await self.codecs.inbox_of(child.to_agent)
-            value = codec.encode(child)
+        for child in children:
+            value = (await self.codecs.inbox_of(child.to_agent)).encode(child)
             if len(value) > self.max_claim_bytes:
-                err = ValueError(
+                raise _OversizeError(
                     f"handoff to {child.to_agent!r} is {len(value)} bytes, over the "
                     f"{self.max_claim_bytes}-byte claim-check limit; pass large data by reference"
                 )
-                return await self._failed(
-                    record,
-                    envelope,
-                    StepOutcome(outcome.attempts, 0.0, error=err),
-                    events,
-                    env,
-                    stage="oversize",
-                )
-            out.append(
-                Emission(
-                    self.codecs.topics.agent(child.to_agent),
-                    _key(child),
-                    value,
-                    inject_headers(),
-                    claim=len(value) > self.claim_threshold,
-                )
-            )
+            topic = self.codecs.topics.agent(child.to_agent)
+            claim = len(value) > self.claim_threshold
+            out.append(Emission(topic, _key(child), value, inject_headers(), claim=claim))
             emitted.append(
                 EmittedHandoff(
                     handoff_id=child.handoff_id,
@@ -203,16 +204,7 @@ class RecordProcessor:
                     size_bytes=len(value),
                 )
             )
-        if outcome.output is not None:
-            events.append(
-                self.event(envelope, TaskCompleted(output_json=outcome.output.model_dump_json()))
-            )
-        kind = (
-            "result" if outcome.output is not None else "handoff" if outcome.handoffs else "result"
-        )
-        finished = _finished(record, envelope, kind, outcome, emitted)
-        events.append(self.event(envelope, finished))
-        return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
+        return out, emitted
 
     async def _failed(
         self,
@@ -317,6 +309,10 @@ class RecordProcessor:
             original_headers=[Header(key=k, value=v) for k, v in record.headers],
         )
         return Emission(self.codecs.topics.dlq, record.key, self.codecs.dlq.encode(letter))
+
+
+class _OversizeError(ValueError):
+    """A handoff too large even for the claim-check."""
 
 
 @dataclass(slots=True)

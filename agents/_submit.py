@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from opentelemetry.trace import SpanKind
@@ -20,6 +21,7 @@ from contracts import (
     Budget,
     Codec,
     Contract,
+    Handoff,
     SchemaStore,
     TaskSubmitted,
     Topics,
@@ -28,6 +30,8 @@ from contracts import (
 )
 
 __all__ = ["submit_task"]
+
+_TASK_IDS = uuid.UUID("0b6f3f8e-6c1d-4d55-9a7e-3f2d7c9e1a44")
 
 
 async def submit_task(
@@ -49,38 +53,76 @@ async def submit_task(
     The task record (``<ns>.tasks``) and the first handoff (``<ns>.agent.<agent>``) are
     written in one transaction: a reader never sees one without the other.
     """
-    topics = Topics(settings.namespace)
-    entry = mesh.get(agent)
-    typed = validate_payload(entry.input, payload)
+    task, handoff = _build(
+        mesh,
+        agent,
+        payload,
+        budget=budget or Budget(),
+        task_id=task_id,
+        tenant=tenant,
+        submitted_by=submitted_by,
+        idempotency_key=idempotency_key,
+    )
+    await _publish(settings, mesh, task, handoff, registry, partitions=partitions)
+    return task
+
+
+def _build(
+    mesh: Mesh,
+    agent: str,
+    payload: Contract | dict[str, Any],
+    *,
+    budget: Budget,
+    task_id: str | None,
+    tenant: str,
+    submitted_by: str,
+    idempotency_key: str | None,
+) -> tuple[TaskSubmitted, Handoff[Any]]:
+    typed = validate_payload(mesh.get(agent).input, payload)
+    if task_id is None:
+        # A retried submission with the same key is the same task: same id, same first
+        # handoff, which receivers drop as a repeat.
+        task_id = uuid.uuid5(_TASK_IDS, idempotency_key).hex if idempotency_key else new_id()
     task = TaskSubmitted(
-        task_id=task_id or new_id(),
+        task_id=task_id,
         tenant=tenant,
         entry_agent=agent,
         input_json=typed.model_dump_json(),
-        budget=budget or Budget(),
+        budget=budget,
         submitted_by=submitted_by,
         idempotency_key=idempotency_key,
     )
     handoff = mesh.inbox_model(agent)(
-        task_id=task.task_id,
+        task_id=task_id,
         from_agent=submitted_by,
         to_agent=agent,
         tenant=tenant,
-        budget=task.budget,
+        budget=budget,
         payload=typed,
-        idempotency_key=idempotency_key or task.task_id,
+        idempotency_key=idempotency_key or task_id,
     )
+    return task, handoff
+
+
+async def _publish(
+    settings: Settings,
+    mesh: Mesh,
+    task: TaskSubmitted,
+    handoff: Handoff[Any],
+    registry: SchemaStore,
+    *,
+    partitions: int,
+) -> None:
+    topics, agent = Topics(settings.namespace), task.entry_agent
     task_codec = Codec(TaskSubmitted, Topics.subject(topics.tasks), registry)
     inbox_codec = Codec(mesh.inbox_model(agent), Topics.subject(topics.agent(agent)), registry)
     await task_codec.register()
     await inbox_codec.register()
     conn = KafkaConnection.from_settings(settings)
+    rf = settings.replication_factor
     await ensure_topics(
         conn,
-        [
-            TopicSpec(topics.tasks, partitions, settings.replication_factor),
-            TopicSpec(topics.agent(agent), partitions, settings.replication_factor),
-        ],
+        [TopicSpec(topics.tasks, partitions, rf), TopicSpec(topics.agent(agent), partitions, rf)],
     )
     producer = make_producer(conn, ProducerOptions(transactional_id=f"submit-{new_id()}"))
     await producer.start()
@@ -96,4 +138,3 @@ async def submit_task(
                 )
     finally:
         await producer.stop()
-    return task

@@ -53,7 +53,10 @@ class StepFinished(Contract):
 
     kind: Literal["step_finished"] = "step_finished"
     handoff_id: str
-    outcome: Literal["handoff", "result", "review", "failed", "cancelled", "dead_lettered"]
+    # "waiting": the step emitted nothing yet (e.g. a fan-in that has not got every part).
+    outcome: Literal[
+        "handoff", "result", "waiting", "review", "failed", "cancelled", "dead_lettered"
+    ]
     duration_ms: float
     input_topic: str | None = None
     input_partition: int | None = None

@@ -32,3 +32,30 @@ async def test_task_flows_planner_to_workers_to_collector(settings: Settings) ->
         "worker": sorted(["tool_call", "step_finished"] * 2),
         "collector": sorted(["task_completed", "step_finished"] * 2),
     }
+
+
+async def test_a_retried_submission_with_the_same_key_is_the_same_task(settings: Settings) -> None:
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        first = await submit_task(
+            settings,
+            pipeline.mesh,
+            "collector",
+            {"part": 1, "summary": "s"},
+            registry,
+            idempotency_key="order-42",
+        )
+        again = await submit_task(
+            settings,
+            pipeline.mesh,
+            "collector",
+            {"part": 1, "summary": "s"},
+            registry,
+            idempotency_key="order-42",
+        )
+    finally:
+        await registry.close()
+    assert first.task_id == again.task_id
+    async with running(pipeline.mesh, ["collector"], settings):
+        events = await events_of(settings, 2)  # one step: completed + finished, not two
+    assert [e.body.kind for e in events] == ["task_completed", "step_finished"]

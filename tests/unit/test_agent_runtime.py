@@ -215,27 +215,10 @@ async def test_hop_limit_refuses_the_handoff() -> None:
 
 
 async def test_task_state_fans_in_and_survives_an_uncommitted_step() -> None:
-    from agents import Context, agent
-    from contracts import Contract
+    from tests.apps import fanin
+    from tests.apps.fanin import Part
 
-    class Part(Contract):
-        n: int
-        of: int
-
-    class Whole(Contract):
-        parts: list[int]
-
-    @agent("joiner", output=Whole)
-    async def joiner(part: Part, ctx: Context) -> Whole | None:
-        seen = ctx.state.get().get("parts", [])
-        seen = sorted({*seen, part.n})
-        if len(seen) < part.of:
-            ctx.state.set({"parts": seen})
-            return None
-        ctx.state.clear()
-        return Whole(parts=seen)
-
-    harness = AgentHarness(Mesh([joiner]), "joiner")
+    harness = AgentHarness(fanin.mesh, "joiner")
     assert (await harness.run(Part(n=2, of=3))).kinds == ["step_finished"]
     await harness.run(Part(n=0, of=3), commit=False)  # crashed: its state change is lost
     assert harness.state.get("task-1") is not None
