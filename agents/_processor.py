@@ -24,9 +24,11 @@ from agents._step import StepOutcome, run_step
 from agents._tracing import (
     current_trace_id,
     inject_headers,
+    passthrough,
     record_error,
     step_span,
     tag_step,
+    tracing_enabled,
 )
 from contracts import (
     AgentEvent,
@@ -45,7 +47,10 @@ from contracts import (
 __all__ = ["Halted", "RecordProcessor"]
 
 _DLQ_HEADROOM = 64 * 1024
-_STEP_TRACE: ContextVar[str | None] = ContextVar("agentmesh_step_trace", default=None)
+# (trace id, headers to forward or None to inject from the current span) of the running step.
+_STEP_TRACE: ContextVar[tuple[str | None, list[tuple[str, bytes]] | None]] = ContextVar(
+    "agentmesh_step_trace", default=(None, None)
+)
 
 
 class Halted(Exception):
@@ -84,9 +89,16 @@ class RecordProcessor:
 
     async def process(self, record: RawRecord) -> list[Emission]:
         env = self.env_for(record.partition)
+        # Trace context is looked up once per step and kept in a context variable (partitions
+        # run concurrently); without an SDK, spans are skipped and the headers pass through.
+        if not tracing_enabled():
+            token = _STEP_TRACE.set(passthrough(record.headers))
+            try:
+                return await self._process(record, env)
+            finally:
+                _STEP_TRACE.reset(token)
         with step_span(env.agent.name, record):
-            # Looked up once per step; a context variable, because partitions run concurrently.
-            token = _STEP_TRACE.set(current_trace_id())
+            token = _STEP_TRACE.set((current_trace_id(), None))
             try:
                 return await self._process(record, env)
             finally:
@@ -194,7 +206,9 @@ class RecordProcessor:
                 )
             topic = self.codecs.topics.agent(child.to_agent)
             claim = len(value) > self.claim_threshold
-            out.append(Emission(topic, _key(child), value, inject_headers(), claim=claim))
+            headers = _STEP_TRACE.get()[1]
+            headers = inject_headers() if headers is None else list(headers)
+            out.append(Emission(topic, _key(child), value, headers, claim=claim))
             emitted.append(
                 EmittedHandoff(
                     handoff_id=child.handoff_id,
@@ -276,7 +290,7 @@ class RecordProcessor:
             seq=next(self._seq),
             tenant=envelope.tenant,
             step=envelope.hop,
-            trace_id=_STEP_TRACE.get(),
+            trace_id=_STEP_TRACE.get()[0],
             body=body,
         )
 

@@ -50,6 +50,7 @@ class HarnessRun:
     events: list[AgentEvent] = field(default_factory=list)
     usage: list[LlmCall | ToolCall] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    handoff_headers: list[list[tuple[str, bytes]]] = field(default_factory=list)
 
     @property
     def output(self) -> str | None:
@@ -141,12 +142,18 @@ class AgentHarness:
         return await self.run_raw(self.codecs.inbox.encode(envelope), key=key, commit=commit)
 
     async def run_raw(
-        self, value: bytes, key: bytes | None = None, *, commit: bool = True
+        self,
+        value: bytes,
+        key: bytes | None = None,
+        *,
+        commit: bool = True,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> HarnessRun:
         """Feed raw bytes, as a consumer would see them (for bad-input tests)."""
         await self.codecs.register()
         self._usage.clear()
-        record = RawRecord(self.topics.agent(self.agent.name), 0, self._offset, key, value)
+        topic = self.topics.agent(self.agent.name)
+        record = RawRecord(topic, 0, self._offset, key, value, headers or [])
         self.records[record.topic, record.partition, record.offset] = value
         self._offset += 1
         run = HarnessRun(usage=self._usage.copy())
@@ -162,6 +169,7 @@ class AgentHarness:
                 run.handoffs.append(
                     await (await self.codecs.inbox_of(target)).decode(emission.value)
                 )
+                run.handoff_headers.append(emission.headers)
         run.usage = list(self._usage)
         if commit:
             self.processor.committed(0)

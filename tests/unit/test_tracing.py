@@ -253,3 +253,22 @@ async def test_without_an_sdk_everything_is_a_cheap_pass_through() -> None:
     for interceptor in (tracing(noop), tracing()):
         chain = compose([interceptor], _returning(RESPONSE))
         assert await chain(_llm_call(LlmRequest(messages=[]))) == CallResult(RESPONSE)
+
+
+async def test_without_an_sdk_the_trace_context_passes_through_unchanged() -> None:
+    from agents.testing import AgentHarness
+    from tests.apps import pipeline
+    from tests.apps.pipeline import Work
+
+    parent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    harness = AgentHarness(pipeline.mesh, "worker")
+    await harness.codecs.register()
+    envelope = pipeline.mesh.inbox_model("worker")(
+        task_id="t", from_agent="x", to_agent="worker", payload=Work(part=0, text="q")
+    )
+    run = await harness.run_raw(
+        harness.codecs.inbox.encode(envelope),
+        headers=[("traceparent", parent), ("tracestate", b"vendor=1"), ("other", b"x")],
+    )
+    assert run.handoff_headers == [[("traceparent", parent), ("tracestate", b"vendor=1")]]
+    assert {e.trace_id for e in run.events} == {"0af7651916cd43dd8448eb211c80319c"}
