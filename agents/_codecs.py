@@ -14,6 +14,7 @@ from contracts import (
     DeadLetter,
     Handoff,
     JournalEntry,
+    ReviewRequest,
     SchemaStore,
     TaskStateRecord,
     Topics,
@@ -35,6 +36,7 @@ class Codecs:
         )
         self.events = Codec(AgentEvent, sub(topics.events), registry)
         self.dlq = Codec(DeadLetter, sub(topics.dlq), registry)
+        self.review = Codec(ReviewRequest, sub(topics.review_requests), registry)
         self.journal = Codec(JournalEntry, sub(topics.agent_journal(agent)), registry)
         self.control = Codec(ControlCommand, sub(topics.control), registry)
         self.state = Codec(TaskStateRecord, sub(topics.agent_state(agent)), registry)
@@ -53,6 +55,7 @@ class Codecs:
             self.state,
             self.claim_chunk,
             self.claim_ticket,
+            self.review,
         ):
             await codec.register()
 

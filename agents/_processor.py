@@ -39,6 +39,7 @@ from contracts import (
     Handoff,
     Header,
     PayloadValidationError,
+    ReviewRequest,
     StepFinished,
     TaskCompleted,
     TaskFailed,
@@ -145,6 +146,8 @@ class RecordProcessor:
         if rule is not None:
             if rule.scope != "task":
                 raise Halted(str(StepStopped(rule)))
+            if rule.action == "pause":
+                return await self._parked(record, envelope, StepStopped(rule), events)
             return await self._cancelled(record, envelope, StepStopped(rule), events)
         outcome = await run_step(env, envelope, (record.topic, record.partition, record.offset))
         if outcome.error is not None:
@@ -235,6 +238,8 @@ class RecordProcessor:
         if isinstance(error, StepStopped):
             if error.command.scope in ("global", "agent"):
                 raise Halted(str(error))
+            if error.command.action == "pause":
+                return await self._parked(record, envelope, error, events)
             return await self._cancelled(record, envelope, error, events)
         stage = stage or _stage_of(error)
         letter = await self._dead_letter(record, envelope, stage, error, outcome.attempts)
@@ -254,6 +259,31 @@ class RecordProcessor:
         events.append(self.event(envelope, _finished(record, envelope, "cancelled", cancelled)))
         events.append(self.event(envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
         return self._events(events)
+
+    async def _parked(
+        self,
+        record: RawRecord,
+        envelope: Handoff[Any],
+        stop: StepStopped,
+        events: list[AgentEvent],
+    ) -> list[Emission]:
+        """A paused task's input, kept exactly as it came, until someone releases it."""
+        request = ReviewRequest(
+            task_id=envelope.task_id,
+            agent=envelope.to_agent,
+            kind="handoff",
+            reason=f"paused: {stop}",
+            target_topic=record.topic,
+            parked_key=record.key,
+            parked_value=record.value or b"",
+            payload_json=envelope.payload.model_dump_json(),
+            trace_id=_STEP_TRACE.get()[0],
+        )
+        parked = StepOutcome(attempts=0, duration_ms=0.0)
+        events.append(self.event(envelope, _finished(record, envelope, "review", parked)))
+        topic = self.codecs.topics.review_requests
+        key = request.review_id.encode()
+        return [Emission(topic, key, self.codecs.review.encode(request)), *self._events(events)]
 
     def _state_change(
         self,

@@ -34,6 +34,7 @@ async def ensure_agent_topics(
         TopicSpec(topics.tasks, partitions, rf),
         TopicSpec(topics.control, 1, rf, _COMPACT),
         TopicSpec(topics.claims, partitions, rf, _COMPACT),
+        TopicSpec(topics.review_requests, partitions, rf),
     ]
     await ensure_topics(conn, specs)
     inbox_partitions = await partition_count(conn, topics.agent(agent))

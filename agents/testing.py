@@ -33,6 +33,7 @@ from contracts import (
     EventBody,
     Handoff,
     LlmCall,
+    ReviewRequest,
     ToolCall,
     Topics,
     validate_payload,
@@ -51,6 +52,7 @@ class HarnessRun:
     usage: list[LlmCall | ToolCall] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     handoff_headers: list[list[tuple[str, bytes]]] = field(default_factory=list)
+    parked: list[ReviewRequest] = field(default_factory=list)
 
     @property
     def output(self) -> str | None:
@@ -164,6 +166,8 @@ class AgentHarness:
                 run.events.append(await self.codecs.events.decode(emission.value))
             elif emission.topic == self.topics.dlq:
                 run.dead_letters.append(await self.codecs.dlq.decode(emission.value))
+            elif emission.topic == self.topics.review_requests:
+                run.parked.append(await self.codecs.review.decode(emission.value))
             else:
                 target = emission.topic.rsplit(".", 1)[-1]
                 run.handoffs.append(

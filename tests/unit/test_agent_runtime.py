@@ -271,3 +271,24 @@ async def test_fallback_model_skips_a_provider_whose_breaker_is_open() -> None:
     )
     run = await harness.run(Plan(question="q"), task_id="t2")
     assert (run.handoffs[0].payload.text, cheap.calls, dear.calls) == ("from dear", 1, 1)
+
+
+async def test_a_paused_task_is_parked_for_review_not_dropped() -> None:
+    harness = AgentHarness(pipeline.mesh, "worker")
+    harness.apply(
+        ControlCommand(scope="task", target="t-p", action="pause", reason="check", issued_by="ops")
+    )
+    run = await harness.run(Work(part=0, text="q"), task_id="t-p")
+    (parked,) = run.parked
+    assert (run.handoffs, run.kinds, parked.task_id, parked.kind, parked.target_topic) == (
+        [],
+        ["step_finished"],
+        "t-p",
+        "handoff",
+        "harness.agent.worker",
+    )
+    assert parked.reason == "paused: pause by ops for task 't-p': check"
+    # The parked bytes are the input exactly: releasing them redoes the step.
+    assert await harness.codecs.inbox.decode(
+        parked.parked_value
+    ) == await harness.codecs.inbox.decode(harness.records["harness.agent.worker", 0, 0])
