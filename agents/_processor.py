@@ -6,7 +6,6 @@ transaction. Undecodable input becomes a dead letter at once, with its coordinat
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,9 +17,16 @@ from opentelemetry import trace
 
 from agents._codecs import Codecs
 from agents._context import StepEnv
-from agents._errors import BudgetExceeded, StepStopped, UnknownAgentError
+from agents._errors import StepStopped
 from agents._records import Emission, RawRecord
 from agents._step import StepOutcome, run_step
+from agents._step_records import (
+    finished,
+    payload_hash,
+    record_key,
+    stage_of,
+    task_id_from_key,
+)
 from agents._tracing import (
     current_trace_id,
     inject_headers,
@@ -38,9 +44,7 @@ from contracts import (
     EventBody,
     Handoff,
     Header,
-    PayloadValidationError,
     ReviewRequest,
-    StepFinished,
     TaskCompleted,
     TaskFailed,
 )
@@ -191,8 +195,8 @@ class RecordProcessor:
             output = TaskCompleted(output_json=outcome.output.model_dump_json())
             events.append(self.event(envelope, output))
         kind = "result" if outcome.output else "handoff" if outcome.handoffs else "waiting"
-        finished = _finished(record, envelope, kind, outcome, emitted)
-        events.append(self.event(envelope, finished))
+        summary = finished(record, envelope, kind, outcome, emitted)
+        events.append(self.event(envelope, summary))
         return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _encode_children(
@@ -211,13 +215,13 @@ class RecordProcessor:
             claim = len(value) > self.claim_threshold
             headers = _STEP_TRACE.get()[1]
             headers = inject_headers() if headers is None else list(headers)
-            out.append(Emission(topic, _key(child), value, headers, claim=claim))
+            out.append(Emission(topic, record_key(child), value, headers, claim=claim))
             emitted.append(
                 EmittedHandoff(
                     handoff_id=child.handoff_id,
                     to_agent=child.to_agent,
                     hop=child.hop,
-                    payload_hash=_payload_hash(child),
+                    payload_hash=payload_hash(child),
                     size_bytes=len(value),
                 )
             )
@@ -241,9 +245,9 @@ class RecordProcessor:
             if error.command.action == "pause":
                 return await self._parked(record, envelope, error, events)
             return await self._cancelled(record, envelope, error, events)
-        stage = stage or _stage_of(error)
+        stage = stage or stage_of(error)
         letter = await self._dead_letter(record, envelope, stage, error, outcome.attempts)
-        events.append(self.event(envelope, _finished(record, envelope, "dead_lettered", outcome)))
+        events.append(self.event(envelope, finished(record, envelope, "dead_lettered", outcome)))
         failed = TaskFailed(error_class=type(error).__name__, message=str(error)[:2000])
         events.append(self.event(envelope, failed))
         return [letter, *self._journal_tombstones(env, envelope, record), *self._events(events)]
@@ -256,7 +260,7 @@ class RecordProcessor:
         events: list[AgentEvent],
     ) -> list[Emission]:
         cancelled = StepOutcome(attempts=0, duration_ms=0.0)
-        events.append(self.event(envelope, _finished(record, envelope, "cancelled", cancelled)))
+        events.append(self.event(envelope, finished(record, envelope, "cancelled", cancelled)))
         events.append(self.event(envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
         return self._events(events)
 
@@ -280,7 +284,7 @@ class RecordProcessor:
             trace_id=_STEP_TRACE.get()[0],
         )
         parked = StepOutcome(attempts=0, duration_ms=0.0)
-        events.append(self.event(envelope, _finished(record, envelope, "review", parked)))
+        events.append(self.event(envelope, finished(record, envelope, "review", parked)))
         topic = self.codecs.topics.review_requests
         key = request.review_id.encode()
         return [Emission(topic, key, self.codecs.review.encode(request)), *self._events(events)]
@@ -338,7 +342,7 @@ class RecordProcessor:
             message += f" (original value truncated from {len(value)} bytes)"
             value = value[: self.max_message_bytes - _DLQ_HEADROOM]
         letter = DeadLetter(
-            task_id=envelope.task_id if envelope else _task_id_from_key(record.key),
+            task_id=envelope.task_id if envelope else task_id_from_key(record.key),
             agent=envelope.to_agent if envelope else None,
             stage=stage,
             error_class=type(error).__name__,
@@ -365,48 +369,3 @@ class _Done:
 
     idempotency_key: str
     journal_keys: list[str] = field(default_factory=list)
-
-
-def _stage_of(error: BaseException) -> str:
-    if isinstance(error, UnknownAgentError):
-        return "unknown_agent"
-    if isinstance(error, PayloadValidationError):
-        return "validate"
-    if isinstance(error, BudgetExceeded):
-        return "policy"
-    return "handler"
-
-
-def _finished(
-    record: RawRecord,
-    envelope: Handoff[Any],
-    kind: str,
-    outcome: StepOutcome,
-    emitted: list[EmittedHandoff] | None = None,
-) -> StepFinished:
-    return StepFinished(
-        handoffs=emitted or [],
-        handoff_id=envelope.handoff_id,
-        outcome=kind,
-        duration_ms=outcome.duration_ms,
-        input_topic=record.topic,
-        input_partition=record.partition,
-        input_offset=record.offset,
-        attempts=outcome.attempts or None,
-    )
-
-
-def _key(envelope: Handoff[Any]) -> bytes:
-    return str(envelope.task_id).encode()
-
-
-def _task_id_from_key(key: bytes | None) -> str | None:
-    try:
-        return key.decode() if key else None
-    except UnicodeDecodeError:
-        return None
-
-
-def _payload_hash(envelope: Handoff[Any]) -> str:
-    canonical = envelope.payload.model_dump_json().encode()
-    return hashlib.sha256(f"{envelope.to_agent}\n".encode() + canonical).hexdigest()
