@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -11,12 +13,16 @@ from agents._fetch import RecordFetcher
 from agents._records import Emission
 from contracts import ChunkRef, ClaimChunk, ClaimTicket, Codec, DecodeError
 
-__all__ = ["CLAIM_HEADER", "ClaimBroken", "ClaimReader", "write_claimed"]
+__all__ = ["CLAIM_HEADER", "ClaimBroken", "ClaimNotYetReadable", "ClaimReader", "write_claimed"]
 
 log = logging.getLogger(__name__)
 
 CLAIM_HEADER = "agentmesh-claim"
 CHUNK_BYTES = 512 * 1024  # well under the broker's 1 MB default, with room for the envelope
+
+
+class ClaimNotYetReadable(RuntimeError):
+    """The ticket's chunks are committed but not yet below the partition's stable offset."""
 
 
 class ClaimBroken(DecodeError):
@@ -30,7 +36,7 @@ async def write_claimed(
     claims_topic: str,
     chunk_codec: Codec[ClaimChunk],
     ticket_codec: Codec[ClaimTicket],
-) -> None:
+) -> asyncio.Future[Any]:
     """Write ``emission`` as chunks plus a ticket, inside the producer's open transaction."""
     value = emission.value or b""
     digest = hashlib.sha256(value).hexdigest()
@@ -46,13 +52,14 @@ async def write_claimed(
         metadata = await sent
         refs.append(ChunkRef(partition=metadata.partition, offset=metadata.offset))
     ticket = ClaimTicket(sha256=digest, size_bytes=len(value), chunks=refs)
-    await producer.send(
+    sent_ticket: asyncio.Future[Any] = await producer.send(
         emission.topic,
         ticket_codec.encode(ticket),
         key=emission.key,
         headers=[*emission.headers, (CLAIM_HEADER, b"1")],
         partition=emission.partition,
     )
+    return sent_ticket
 
 
 class ClaimReader:
@@ -88,6 +95,12 @@ class ClaimReader:
         # Compaction may have replaced the copy at this offset by a later one with the same
         # key (same content): the fetcher scans forward to it.
         found = await self.fetcher.first_from(self.topic, ref.partition, ref.offset, key.encode())
+        if found is None and await self.fetcher.before_stable(
+            self.topic, ref.partition, ref.offset
+        ):
+            # Committed, but another transaction on the shared claims topic holds the stable
+            # offset below it for now: not the message's fault, retry the batch.
+            raise ClaimNotYetReadable(f"chunk {key} at offset {ref.offset} is not readable yet")
         if found is None or found[1] is None:
             raise ClaimBroken(f"chunk {key} is not in {self.topic} at or after offset {ref.offset}")
         return await self.chunk_codec.decode(found[1])

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer
 
 from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
 from agents._control import ControlState
-from contracts import Codec, ControlCommand, DecodeError
+from contracts import Codec, ControlCommand, DecodeError, RegistryUnavailableError
 
 __all__ = ["ControlListener"]
 
@@ -66,8 +66,18 @@ class ControlListener:
                 key = record.key.decode() if record.key else ""  # type: ignore[attr-defined]
                 value = record.value  # type: ignore[attr-defined]
                 try:
-                    command = None if value is None else await self.codec.decode(value)
+                    command = None if value is None else await self._decode(value)
                 except DecodeError:
                     log.exception("ignoring unreadable control record %r", key)
                     continue
                 self.state.apply(key, command)
+
+    async def _decode(self, value: bytes) -> ControlCommand:
+        # A registry outage must not kill the listener (control would silently stop being
+        # obeyed): wait for the registry and read the same record again.
+        while True:
+            try:
+                return await self.codec.decode(value)
+            except RegistryUnavailableError as exc:
+                log.warning("control record waits for the schema registry: %s", exc)
+                await asyncio.sleep(1.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
@@ -30,6 +32,16 @@ class RecordFetcher:
         self.conn = conn
         self.client_suffix = client_suffix
         self._consumer: AIOKafkaConsumer | None = None
+        # One consumer serves concurrent partitions' steps: assign/seek must not interleave.
+        self._lock = asyncio.Lock()
+
+    async def before_stable(self, topic: str, partition: int, offset: int) -> bool:
+        """True when ``offset`` is at or past the partition's last stable offset right now."""
+        async with self._lock:
+            consumer = await self._started()
+            tp = TopicPartition(topic, partition)
+            end: int = (await consumer.end_offsets([tp]))[tp]
+            return offset >= end
 
     async def first_from(
         self, topic: str, partition: int, offset: int, key: bytes | None = None
@@ -39,6 +51,12 @@ class RecordFetcher:
         Scanning forward covers compaction having replaced a record by a later one with the
         same key, and transaction markers occupying offsets.
         """
+        async with self._lock:
+            return await self._first_from(topic, partition, offset, key)
+
+    async def _first_from(
+        self, topic: str, partition: int, offset: int, key: bytes | None
+    ) -> tuple[int, bytes | None] | None:
         consumer = await self._started()
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])

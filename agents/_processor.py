@@ -120,6 +120,9 @@ class RecordProcessor:
         done = _Done(envelope.idempotency_key)
         emissions = await self._run(record, envelope, env)
         done.journal_keys = env.journal.keys_of(envelope.handoff_id)
+        # A parked step is not done: released, it must run again (not be dropped as a
+        # repeat) and find its journaled calls (not pay for them again).
+        done.parked = any(e.topic == self.codecs.topics.review_requests for e in emissions)
         self._pending.setdefault(record.partition, []).append(done)
         self._pending_keys.setdefault(record.partition, set()).add(done.idempotency_key)
         return emissions
@@ -133,6 +136,8 @@ class RecordProcessor:
         env = self.env_for(partition)
         self._pending_keys.pop(partition, None)
         for done in self._pending.pop(partition, []):
+            if done.parked:
+                continue
             self.remember(partition, done.idempotency_key)
             env.journal.forget(done.journal_keys)
         env.state.commit()
@@ -369,3 +374,4 @@ class _Done:
 
     idempotency_key: str
     journal_keys: list[str] = field(default_factory=list)
+    parked: bool = False

@@ -12,12 +12,13 @@ import dataclasses
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import IllegalOperation, ProducerFenced
 
 from agentmesh import Settings
 from agentmesh.transport import (
@@ -65,6 +66,7 @@ class WorkerOptions:
     poll_timeout_ms: int = 100
     partitions: int = 6  # of topics this worker creates
     halt_poll_s: float = 0.2  # how often a halted worker looks for the kill switch to lift
+    readopt_after_s: float = 10.0  # after a fence: take the partition again if still ours
     instance: str = f"{socket.gethostname()}-{os.getpid()}"
 
 
@@ -97,6 +99,11 @@ class AgentWorker:
         self.halted_by: str | None = None
         self.committed_batches = 0
         self.ready = asyncio.Event()  # set once partitions are assigned and adopted
+        # Per partition: the offset the next batch must start at (None: not known yet).
+        self._next_offset: dict[int, int | None] = {}
+        self._readopt_tasks: set[asyncio.Task[None]] = set()
+        # A batch commits before half the transaction timeout, whatever its length.
+        self._batch_budget_s = ProducerOptions().transaction_timeout_ms / 2000
 
     def stop(self) -> None:
         """Ask the worker to finish its current batch, leave the group and return."""
@@ -142,6 +149,8 @@ class AgentWorker:
             for producer in list(self._producers.values()):
                 await producer.stop()
             await self._side.stop()
+            for task in self._readopt_tasks:
+                task.cancel()
             await self.fetcher.close()
             await listener.stop()
             await registry.close()
@@ -157,31 +166,51 @@ class AgentWorker:
             if self.halted_by is not None:
                 log.info("kill switch lifted; resuming %s", self.agent.name)
                 self.halted_by = None
-                consumer.resume(*consumer.assignment())
+                consumer.resume(
+                    *(tp for tp in consumer.assignment() if tp.partition in self._producers)
+                )
             batch = await consumer.getmany(
                 timeout_ms=self.options.poll_timeout_ms, max_records=self.options.max_batch
             )
             if batch:
                 async with self.batch_lock:
-                    await asyncio.gather(*(self._process(tp, recs) for tp, recs in batch.items()))
+                    await asyncio.gather(*(self._process(tp, r) for tp, r in batch.items()))
 
     async def _process(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
         producer = self._producers.get(tp.partition)
-        if producer is None:  # revoked while the batch was in flight
+        if producer is None:
+            return  # being re-adopted (paused) or revoked
+        expected = self._next_offset.get(tp.partition)
+        # Later is fine (transaction markers take offsets too); earlier means stale.
+        if expected is not None and records[0].offset < expected:
+            # Fetched from a position set before this partition was adopted (possibly before
+            # the previous owner's last commit became visible): read again from the stable
+            # offset adopt() found, never from here.
+            self._consumer.seek(tp, expected)
             return
-        await producer.begin_transaction()
+        deadline = time.monotonic() + self._batch_budget_s
+        futures: list[asyncio.Future[Any]] = []
+        done = 0
         try:
+            await producer.begin_transaction()
             for record in records:
-                for e in await self._handle(record):
-                    await self._write(producer, e)
-            await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, self.group_id)
+                futures.extend([await self._write(producer, e) for e in await self._handle(record)])
+                done += 1
+                if time.monotonic() > deadline:
+                    break  # commit what is done well within the transaction timeout
+            # A send that failed only fails its own future; the commit would not notice.
+            await asyncio.gather(*futures)
+            last = records[done - 1].offset
+            await producer.send_offsets_to_transaction({tp: last + 1}, self.group_id)
             await producer.commit_transaction()
-        except ProducerFenced:
-            log.warning("fenced on %s: another instance owns it now", tp)
+        except (ProducerFenced, IllegalOperation, AssertionError) as exc:
+            # Fenced (another owner, or the broker timed the transaction out) or the producer
+            # is in a fatal state: nothing of the batch committed.
+            log.warning("producer for %s unusable (%s); re-adopting", tp, type(exc).__name__)
             self.processor.rolled_back(tp.partition)
-            await self._drop(tp.partition)
+            await self._suspend(tp)
             return
         except BaseException as exc:
             await self._abort(producer, tp, records[0].offset)
@@ -195,20 +224,37 @@ class AgentWorker:
             return
         self.processor.committed(tp.partition)
         self.committed_batches += 1
+        self._next_offset[tp.partition] = records[done - 1].offset + 1
+        if done < len(records):
+            self._consumer.seek(tp, records[done].offset)
 
-    async def _write(self, producer: AIOKafkaProducer, e: Emission) -> None:
+    async def _suspend(self, tp: TopicPartition) -> None:
+        """Stop consuming ``tp`` and take it again later, if it is still ours by then."""
+        self._consumer.pause(tp)
+        await self._drop(tp.partition)
+        self._readopt_tasks.add(asyncio.create_task(self._readopt_later(tp)))
+
+    async def _readopt_later(self, tp: TopicPartition) -> None:
+        # If another instance owns it now, the group revokes it from us within a session.
+        await asyncio.sleep(self.options.readopt_after_s)
+        async with self.batch_lock:
+            if tp in self._consumer.assignment() and tp.partition not in self._producers:
+                await self.adopt(tp)
+                self._consumer.resume(tp)
+
+    async def _write(self, producer: AIOKafkaProducer, e: Emission) -> asyncio.Future[Any]:
         if e.claim:
-            await write_claimed(
+            return await write_claimed(
                 producer,
                 e,
                 claims_topic=self.topics.claims,
                 chunk_codec=self.codecs.claim_chunk,
                 ticket_codec=self.codecs.claim_ticket,
             )
-        else:
-            await producer.send(
-                e.topic, e.value, key=e.key, headers=e.headers, partition=e.partition
-            )
+        future: asyncio.Future[Any] = await producer.send(
+            e.topic, e.value, key=e.key, headers=e.headers, partition=e.partition
+        )
+        return future
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Emission]:
         raw = _raw(record)
@@ -227,6 +273,7 @@ class AgentWorker:
         except Exception:
             log.exception("abort on %s failed", tp)
         self._consumer.seek(tp, first)  # nothing of the batch committed: read it again
+        self._next_offset[tp.partition] = first
 
     def _env(self, partition: int) -> StepEnv:
         return StepEnv(
@@ -268,6 +315,7 @@ class AgentWorker:
         await producer.start()
         self._producers[tp.partition] = producer
         committed = await self._consumer.committed(tp)
+        self._next_offset[tp.partition] = committed
         if committed is not None:
             self._consumer.seek(tp, committed)
         name, p = self.agent.name, tp.partition
@@ -279,6 +327,7 @@ class AgentWorker:
             self.conn, self.topics.agent_state(name), p, self.codecs.state
         )
         self._states[p] = StateView(states)
+        self._consumer.resume(tp)  # it may have been paused after a fence
 
     async def release(self, tp: TopicPartition) -> None:
         """Give partition ``tp`` up (the caller holds the batch lock)."""
@@ -290,6 +339,7 @@ class AgentWorker:
             await producer.stop()
         self._journals.pop(partition, None)
         self._states.pop(partition, None)
+        self._next_offset.pop(partition, None)
         self.processor.forget_partition(partition)
 
     def _persister(self, partition: int) -> Any:

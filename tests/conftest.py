@@ -38,6 +38,18 @@ def _forbid_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(agents.providers, "ALLOW_MODEL_REQUESTS", False)
 
 
+@pytest.fixture(autouse=True)
+def _no_agent_process_outlives_its_test() -> Iterator[None]:
+    from tests.runtime_helpers import LIVE_PROCESSES
+
+    yield
+    while LIVE_PROCESSES:
+        proc = LIVE_PROCESSES.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     from infra import LocalInfra

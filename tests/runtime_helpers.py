@@ -79,6 +79,9 @@ async def wait_for(predicate_coro: object, timeout: float = 30.0) -> None:
     raise TimeoutError("condition not met in time")
 
 
+LIVE_PROCESSES: list[subprocess.Popen[bytes]] = []  # killed after each test (conftest)
+
+
 class AgentProcess:
     """``agentmesh run agent NAME`` as a real OS process (for kill -9 tests)."""
 
@@ -104,6 +107,7 @@ class AgentProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        LIVE_PROCESSES.append(self.proc)
         return self
 
     async def wait_consuming(self, timeout: float = 60.0) -> None:

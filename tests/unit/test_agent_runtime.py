@@ -292,3 +292,20 @@ async def test_a_paused_task_is_parked_for_review_not_dropped() -> None:
     assert await harness.codecs.inbox.decode(
         parked.parked_value
     ) == await harness.codecs.inbox.decode(harness.records["harness.agent.worker", 0, 0])
+
+
+async def test_a_released_parked_step_runs_and_reuses_its_journal() -> None:
+    from agents._journal import MemoryJournal
+
+    journal = MemoryJournal()
+    model = ScriptedModel(["first"], loop=True)
+    harness = AgentHarness(pipeline.mesh, "planner", model=model, journal=journal)
+    harness.apply(
+        ControlCommand(scope="task", target="t-r", action="pause", reason="x", issued_by="ops")
+    )
+    (parked,) = (await harness.run(Plan(question="q"), task_id="t-r")).parked
+    harness.apply(
+        ControlCommand(scope="task", target="t-r", action="resume", reason="ok", issued_by="ops")
+    )
+    released = await harness.run_raw(parked.parked_value, key=b"t-r")  # the reviewer releases it
+    assert [h.to_agent for h in released.handoffs] == ["worker", "worker"]
