@@ -36,13 +36,22 @@ async def ensure_agent_topics(
         TopicSpec(topics.claims, partitions, rf, _COMPACT),
         TopicSpec(topics.review_requests, partitions, rf),
     ]
-    await ensure_topics(conn, specs)
-    inbox_partitions = await partition_count(conn, topics.agent(agent))
+    created = await ensure_topics(conn, specs)
+    inbox = topics.agent(agent)
+    # Just created: we know its size; metadata can lag creation for seconds on a cold broker.
+    inbox_partitions = partitions if inbox in created else await _visible(conn, inbox)
     for side in (topics.agent_journal(agent), topics.agent_state(agent)):
-        await ensure_topics(conn, [TopicSpec(side, inbox_partitions, rf, _COMPACT)])
-        side_partitions = await partition_count(conn, side)
+        made = await ensure_topics(conn, [TopicSpec(side, inbox_partitions, rf, _COMPACT)])
+        side_partitions = inbox_partitions if side in made else await _visible(conn, side)
         if side_partitions != inbox_partitions:
             raise RuntimeError(
                 f"{side} has {side_partitions} partitions but {topics.agent(agent)} has "
                 f"{inbox_partitions}; they must match (add partitions to {side})"
             )
+
+
+async def _visible(conn: KafkaConnection, topic: str) -> int:
+    count = await partition_count(conn, topic, timeout_s=60.0)
+    if count <= 0:
+        raise RuntimeError(f"{topic} exists but shows no partitions in the cluster's metadata")
+    return count
