@@ -8,6 +8,7 @@ that) at the end.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import pytest
 
 import agents.providers
 from agentmesh import Settings
-from agentmesh.transport import KafkaConnection
+from agentmesh.transport import KafkaConnection, make_admin
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,25 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def settings(cluster: Cluster, namespace: str) -> Settings:
-    return Settings(
+def settings(cluster: Cluster, namespace: str) -> Iterator[Settings]:
+    yield Settings(
         kafka_bootstrap=cluster.bootstrap,
         schema_registry_url=cluster.registry_url,
         namespace=namespace,
     )
+    # Every test makes a dozen topics; left behind, they exhaust the broker's file handles.
+    asyncio.run(_delete_topics(KafkaConnection(bootstrap=cluster.bootstrap), namespace))
+
+
+async def _delete_topics(conn: KafkaConnection, namespace: str) -> None:
+    admin = make_admin(conn)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
