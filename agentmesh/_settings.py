@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="Model for every agent: openai:<model>, anthropic:<model>, scripted, or a "
         "comma-separated fallback chain. Unset: each agent's or the mesh's own model.",
     )
+    policy: Path | None = Field(
+        default=None,
+        description="Governance policy file (YAML): budgets, breakers, loops, review rules. "
+        "Unset: defaults (no limits beyond each task's own, no review rules).",
+    )
     client_id: str = Field(default="agentmesh", description="Kafka client.id prefix.")
     topic_replication_factor: int | None = Field(
         default=None,

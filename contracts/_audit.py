@@ -18,6 +18,8 @@ AuditDecision = Literal[
     "review_requested",
     "review_released",
     "review_rejected",
+    "review_escalated",
+    "budget_extended",
     "dead_lettered",
     "kill_switch",
 ]

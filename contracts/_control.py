@@ -11,7 +11,7 @@ from contracts._common import new_id, utcnow
 
 __all__ = ["ControlCommand", "ControlScope"]
 
-ControlScope = Literal["task", "agent", "tool", "model", "global"]
+ControlScope = Literal["task", "agent", "tool", "model", "tenant", "global"]
 
 
 class ControlCommand(Contract):
@@ -27,6 +27,10 @@ class ControlCommand(Contract):
     issued_by: str
     issued_at: AwareDatetime = Field(default_factory=utcnow)
     expires_at: AwareDatetime | None = None
+    review_kind: Literal["budget", "loop", "pause"] | None = Field(
+        default=None,
+        description="a pause: what the work it parks is waiting for (shown to reviewers)",
+    )
 
     @property
     def key(self) -> str:

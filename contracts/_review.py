@@ -18,7 +18,7 @@ class ReviewRequest(Contract):
     review_id: str = Field(default_factory=new_id)
     task_id: str
     agent: str
-    kind: Literal["handoff", "tool_call", "budget", "loop"]
+    kind: Literal["handoff", "tool_call", "budget", "loop", "pause"]
     reason: str = Field(description="the policy rule that parked it, in words")
     requested_at: AwareDatetime = Field(default_factory=utcnow)
     target_topic: str = Field(description="where the parked message goes when approved")
@@ -31,6 +31,7 @@ class ReviewRequest(Contract):
     required_approvals: int = Field(default=1, ge=1)
     expires_at: AwareDatetime | None = None
     on_timeout: Literal["reject", "escalate"] = "reject"
+    escalations: int = Field(default=0, ge=0, description="times its deadline passed unanswered")
 
 
 class ReviewDecision(Contract):
@@ -38,6 +39,9 @@ class ReviewDecision(Contract):
 
     decision_id: str = Field(default_factory=new_id)
     review_id: str
+    task_id: str | None = Field(
+        default=None, description="the parked work's task (decisions are keyed by it)"
+    )
     decision: Literal["approve", "approve_edited", "reject"]
     reviewer: str
     reason: str

@@ -1,1 +1,41 @@
-"""placeholder"""
+"""The supervisor: a faust-streaming control plane over ``<ns>.events``.
+
+It folds every task's events into a ledger (tokens, cost, steps, hops, deadline), stops
+tasks that breach their budget or loop, opens and closes circuit breakers for tools, model
+providers and agents, releases or ends work parked for review, and appends every decision
+that changed a task's course to the hash-chained ``<ns>.audit`` topic.
+"""
+
+from supervisor._app import Inbound, Supervisor, SupervisorOptions
+from supervisor._breakers import Breaker, Transition
+from supervisor._chain import GENESIS, ChainBreak, record_hash, verify_chain
+from supervisor._ledger import Breach, TaskLedger
+from supervisor._reviews import Escalate, Reject, Release, ReviewBook
+from supervisor._rewrite import EditRejected, rewrite_handoff
+from supervisor._run import run_supervisor
+from supervisor._spend import TenantSpend
+from supervisor._topology import SupervisorTopics, ensure_supervisor_topics
+
+__all__ = [
+    "GENESIS",
+    "Breach",
+    "Breaker",
+    "ChainBreak",
+    "EditRejected",
+    "Escalate",
+    "Inbound",
+    "Reject",
+    "Release",
+    "ReviewBook",
+    "Supervisor",
+    "SupervisorOptions",
+    "SupervisorTopics",
+    "TaskLedger",
+    "TenantSpend",
+    "Transition",
+    "ensure_supervisor_topics",
+    "record_hash",
+    "rewrite_handoff",
+    "run_supervisor",
+    "verify_chain",
+]

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.logging import RichHandler
@@ -80,3 +82,35 @@ def _dump_tasks() -> None:
         print(f"--- task {task.get_name()}", file=out)
         task.print_stack(limit=30, file=out)
     out.flush()
+
+
+@run_app.command("supervisor")
+def run_supervisor_command(
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="Governance policy file (YAML); defaults to AGENTMESH_POLICY, else built-in "
+            "defaults (each task's own budget, no review rules).",
+        ),
+    ] = None,
+    loglevel: Annotated[
+        str, typer.Option("--loglevel", help="crit, error, warn, info or debug")
+    ] = "info",
+) -> None:
+    """Govern the mesh: budgets, loops, circuit breakers, review gating and the audit chain.
+
+    A faust-streaming worker in the consumer group <namespace>.supervisor; start more to
+    scale out by partitions. Its state lives in faust tables backed by changelog topics,
+    so a restarted supervisor (even after kill -9) resumes with exact ledgers.
+    """
+    from agentmesh.policy import PolicyError, load_policy
+
+    settings = get_settings()
+    try:
+        loaded = load_policy(policy or settings.policy)
+    except PolicyError as exc:
+        fail(str(exc), json_mode=False)
+    from supervisor import run_supervisor
+
+    run_supervisor(settings, loaded, loglevel=loglevel)

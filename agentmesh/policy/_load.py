@@ -1,0 +1,43 @@
+"""Reading the policy file, with errors that name the file, the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from agentmesh.policy._model import Policy
+
+__all__ = ["PolicyError", "load_policy"]
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, not YAML, or not a valid policy."""
+
+
+def load_policy(path: Path | str | None) -> Policy:
+    """The policy in ``path``; no path means the defaults (budgets unlimited, no review rules)."""
+    if path is None:
+        return Policy()
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(
+            f"policy file {file} does not exist (set AGENTMESH_POLICY to an existing file, "
+            "or unset it for the defaults)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {file} is not valid YAML: {exc}") from None
+    if raw is None:
+        return Policy()
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy file {file} must be a mapping at the top level")
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<top>'}: {e['msg']}" for e in exc.errors()
+        )
+        raise PolicyError(f"policy file {file} is invalid: {problems}") from None

@@ -1,0 +1,163 @@
+"""A task's parked work and the decisions about it: N-of-M approvals, rejection, timeouts.
+
+Pure: the supervisor feeds requests, decisions and clock ticks in and carries out the
+actions that come back (release to the target topic, dead-letter, resume, escalate).
+Work parked for the task as a whole (budget, loop, pause) is decided together: approving
+one such item releases every one of them, as rejecting one ends them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from agentmesh.policy import Policy
+from contracts import ReviewDecision, ReviewRequest
+
+__all__ = ["Escalate", "Pending", "Reject", "Release", "ReviewAction", "ReviewBook"]
+
+TASK_LEVEL = ("budget", "loop", "pause")
+_MAX_DECIDED = 1024
+
+
+class Pending(BaseModel):
+    request: ReviewRequest
+    expires_at: datetime
+    approvals: dict[str, str | None] = Field(
+        default_factory=dict, description="reviewer → edited payload JSON (None: as shown)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    request: ReviewRequest
+    reviewers: tuple[str, ...]
+    edited_payload_json: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    request: ReviewRequest
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Escalate:
+    request: ReviewRequest  # the re-issued request (escalations + 1, new deadline)
+
+
+ReviewAction = Release | Reject | Escalate
+
+
+class ReviewBook(BaseModel):
+    """Everything parked for one task (``reviews`` table, keyed by task id)."""
+
+    task_id: str
+    pending: dict[str, Pending] = Field(default_factory=dict)
+    decided: dict[str, str] = Field(default_factory=dict, description="review id → outcome")
+    applied: dict[str, int] = Field(default_factory=dict)
+
+    def seen(self, source: str, offset: int) -> bool:
+        return offset <= self.applied.get(source, -1)
+
+    def mark(self, source: str, offset: int) -> None:
+        self.applied[source] = offset
+
+    def requested(self, req: ReviewRequest, policy: Policy, now: datetime) -> list[ReviewAction]:
+        """New parked work (or the re-issue of an escalated one)."""
+        if req.review_id in self.decided:
+            return []
+        if req.review_id in self.pending:
+            # An escalation we issued ourselves: take its new deadline, keep the votes.
+            self.pending[req.review_id].request = req
+            if req.expires_at is not None:
+                self.pending[req.review_id].expires_at = req.expires_at
+            return []
+        auto = _policy_verdict(req, policy)
+        if auto is not None:
+            self._decide(req.review_id, "rejected")
+            return [Reject(req, "supervisor", auto)]
+        expires = req.expires_at or now + timedelta(seconds=policy.reviews.timeout_s)
+        self.pending[req.review_id] = Pending(request=req, expires_at=expires)
+        return []
+
+    def decision(self, dec: ReviewDecision) -> list[ReviewAction]:
+        item = self.pending.get(dec.review_id)
+        if item is None:
+            return []  # decided already (a second decision changes nothing) or unknown
+        if dec.decision == "reject":
+            return self._reject(item, dec.reviewer, f"rejected by {dec.reviewer}: {dec.reason}")
+        item.approvals[dec.reviewer] = dec.edited_payload_json
+        if len(item.approvals) < item.request.required_approvals:
+            return []
+        return self._release(item, dec.reason)
+
+    def tick(self, now: datetime, policy: Policy) -> list[ReviewAction]:
+        """Deadlines: reject or escalate what nobody decided in time."""
+        actions: list[ReviewAction] = []
+        for item in list(self.pending.values()):
+            if item.request.review_id not in self.pending or item.expires_at > now:
+                continue
+            req = item.request
+            if req.on_timeout == "escalate" and req.escalations < policy.reviews.max_escalations:
+                again = req.model_copy(
+                    update={
+                        "escalations": req.escalations + 1,
+                        "expires_at": now + timedelta(seconds=policy.reviews.timeout_s),
+                        "reason": f"{req.reason} (escalated: no decision by "
+                        f"{item.expires_at.isoformat()})",
+                    }
+                )
+                item.request = again
+                item.expires_at = again.expires_at or now
+                actions.append(Escalate(again))
+            else:
+                actions += self._reject(
+                    item, "supervisor", f"timed out: no decision by {item.expires_at.isoformat()}"
+                )
+        return actions
+
+    def due(self, now: datetime) -> bool:
+        return any(p.expires_at <= now for p in self.pending.values())
+
+    def _group(self, item: Pending) -> list[Pending]:
+        if item.request.kind in TASK_LEVEL:
+            return [p for p in self.pending.values() if p.request.kind in TASK_LEVEL]
+        return [item]
+
+    def _reject(self, item: Pending, by: str, reason: str) -> list[ReviewAction]:
+        actions: list[ReviewAction] = []
+        for p in self._group(item):
+            self.pending.pop(p.request.review_id, None)
+            self._decide(p.request.review_id, "rejected")
+            actions.append(Reject(p.request, by, reason))
+        return actions
+
+    def _release(self, item: Pending, reason: str) -> list[ReviewAction]:
+        actions: list[ReviewAction] = []
+        reviewers = tuple(sorted(item.approvals))
+        edits = [e for e in item.approvals.values() if e is not None]
+        for p in self._group(item):
+            self.pending.pop(p.request.review_id, None)
+            self._decide(p.request.review_id, "released")
+            edited = edits[-1] if p is item and edits else None
+            actions.append(Release(p.request, reviewers, edited, reason))
+        return actions
+
+    def _decide(self, review_id: str, outcome: str) -> None:
+        self.decided[review_id] = outcome
+        while len(self.decided) > _MAX_DECIDED:
+            self.decided.pop(next(iter(self.decided)))
+
+
+def _policy_verdict(req: ReviewRequest, policy: Policy) -> str | None:
+    """Work the policy sends straight to the dead-letter topic instead of to a person."""
+    if req.kind == "budget" and policy.budgets.on_breach == "dead_letter":
+        return f"budget policy: dead-letter on breach ({req.reason})"
+    if req.kind == "loop" and policy.loops.on_loop == "dead_letter":
+        return f"loop policy: dead-letter on loop ({req.reason})"
+    return None
