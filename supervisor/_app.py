@@ -154,10 +154,10 @@ class Supervisor:
             self.names.audit_intents, partitions=self.options.audit_partitions, **raw
         )
         control = app.topic(t.control, **raw)
-        self.ledgers = app.Table("ledgers", value_serializer=state_codecs.LEDGER)
-        self.reviews = app.Table("reviews", value_serializer=state_codecs.BOOK)
-        self.breakers = app.Table("breakers", value_serializer=state_codecs.BREAKER)
-        self.spend = app.Table("spend", value_serializer=state_codecs.SPEND)
+        self.ledgers = _table(app, "ledgers", state_codecs.LEDGER)
+        self.reviews = _table(app, "reviews", state_codecs.BOOK)
+        self.breakers = _table(app, "breakers", state_codecs.BREAKER)
+        self.spend = _table(app, "spend", state_codecs.SPEND)
 
         app.agent(governed, name="govern")(self._govern)
         app.agent(signals, name="aggregate")(self._aggregate)
@@ -661,6 +661,15 @@ class Supervisor:
             if breaker.due(t, self.policy.breakers):
                 tick = orjson.dumps({"k": "tick", "key": key})
                 await self.out.send(self.names.signals, key.encode(), tick)
+
+
+def _table(app: faust.App, name: str, codec: str) -> Any:
+    """A table whose values are pydantic models, kept as objects and logged as JSON."""
+    table: Any = app.Table(name)
+    # faust derives the serializer from a faust Record value type; ours are pydantic models.
+    # Set before first use: the store and the changelog topic are made lazily and take it.
+    table.value_serializer = codec
+    return table
 
 
 def _credentials(settings: Settings) -> Any:

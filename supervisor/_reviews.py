@@ -8,10 +8,12 @@ one such item releases every one of them, as rejecting one ends them all.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from agentmesh.policy import Policy
 from contracts import ReviewDecision, ReviewRequest
@@ -22,12 +24,34 @@ TASK_LEVEL = ("budget", "loop", "pause")
 _MAX_DECIDED = 1024
 
 
+_BYTES_FIELDS = ("parked_key", "parked_value")
+
+
 class Pending(BaseModel):
     request: ReviewRequest
     expires_at: datetime
     approvals: dict[str, str | None] = Field(
         default_factory=dict, description="reviewer → edited payload JSON (None: as shown)"
     )
+
+    # The parked bytes are arbitrary binary: base64 in the table's JSON.
+    @field_serializer("request", when_used="json")
+    def _request_json(self, request: ReviewRequest) -> dict[str, Any]:
+        data = request.model_dump(mode="json", exclude=set(_BYTES_FIELDS))
+        for name in _BYTES_FIELDS:
+            raw = getattr(request, name)
+            data[name] = None if raw is None else base64.b64encode(raw).decode()
+        return data
+
+    @field_validator("request", mode="before")
+    @classmethod
+    def _request_from_json(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = dict(value)
+            for name in _BYTES_FIELDS:
+                if isinstance(value.get(name), str):
+                    value[name] = base64.b64decode(value[name])
+        return value
 
 
 @dataclass(frozen=True, slots=True)
