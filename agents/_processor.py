@@ -22,6 +22,7 @@ from agents._records import Emission, RawRecord
 from agents._step import StepOutcome, run_step
 from agents._step_records import (
     finished,
+    fit_dead_letter,
     payload_hash,
     record_key,
     stage_of,
@@ -191,18 +192,22 @@ class RecordProcessor:
         events: list[AgentEvent],
         env: StepEnv,
     ) -> list[Emission]:
+        # What the handler produced but cannot be written is the step's failure (dead letter),
+        # not the batch's: retrying would fail the same way and block the partition.
+        before = list(events)
         try:
             out, emitted = await self._encode_children(outcome.handoffs)
-        except _OversizeError as exc:
+            if outcome.output is not None:
+                output = TaskCompleted(output_json=outcome.output.model_dump_json())
+                events.append(self.event(envelope, output))
+            kind = "result" if outcome.output else "handoff" if outcome.handoffs else "waiting"
+            summary = finished(record, envelope, kind, outcome, emitted)
+            written = self._fitting(self._events([*events, self.event(envelope, summary)]))
+        except (_OversizeError, _UnencodableError) as exc:
+            stage = "oversize" if isinstance(exc, _OversizeError) else "handler"
             failed = StepOutcome(outcome.attempts, 0.0, error=exc)
-            return await self._failed(record, envelope, failed, events, env, stage="oversize")
-        if outcome.output is not None:
-            output = TaskCompleted(output_json=outcome.output.model_dump_json())
-            events.append(self.event(envelope, output))
-        kind = "result" if outcome.output else "handoff" if outcome.handoffs else "waiting"
-        summary = finished(record, envelope, kind, outcome, emitted)
-        events.append(self.event(envelope, summary))
-        return [*out, *self._journal_tombstones(env, envelope, record), *self._events(events)]
+            return await self._failed(record, envelope, failed, before, env, stage=stage)
+        return [*out, *self._journal_tombstones(env, envelope, record), *written]
 
     async def _encode_children(
         self, children: list[Handoff[Any]]
@@ -210,7 +215,14 @@ class RecordProcessor:
         out: list[Emission] = []
         emitted: list[EmittedHandoff] = []
         for child in children:
-            value = (await self.codecs.inbox_of(child.to_agent)).encode(child)
+            codec = await self.codecs.inbox_of(child.to_agent)
+            try:
+                value = codec.encode(child)
+            except (OverflowError, ValueError, TypeError) as exc:  # fastavro's refusals
+                raise _UnencodableError(
+                    f"handoff to {child.to_agent!r} cannot be encoded as Avro: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             if len(value) > self.max_claim_bytes:
                 raise _OversizeError(
                     f"handoff to {child.to_agent!r} is {len(value)} bytes, over the "
@@ -342,10 +354,6 @@ class RecordProcessor:
         attempts: int,
     ) -> Emission:
         value, message = record.value, str(error)[:4000]
-        if value is not None and len(value) > self.max_message_bytes - _DLQ_HEADROOM:
-            # The dead letter must fit the broker's limit too, or the partition would block.
-            message += f" (original value truncated from {len(value)} bytes)"
-            value = value[: self.max_message_bytes - _DLQ_HEADROOM]
         letter = DeadLetter(
             task_id=envelope.task_id if envelope else task_id_from_key(record.key),
             agent=envelope.to_agent if envelope else None,
@@ -361,11 +369,30 @@ class RecordProcessor:
             original_value=value,
             original_headers=[Header(key=k, value=v) for k, v in record.headers],
         )
-        return Emission(self.codecs.topics.dlq, record.key, self.codecs.dlq.encode(letter))
+        # The dead letter must fit the broker's limit too (key included), or the partition
+        # would block.
+        limit = self.max_message_bytes - len(record.key or b"")
+        encoded = fit_dead_letter(self.codecs.dlq, letter, max_bytes=limit, headroom=_DLQ_HEADROOM)
+        return Emission(self.codecs.topics.dlq, record.key, encoded)
+
+    def _fitting(self, emissions: list[Emission]) -> list[Emission]:
+        """``emissions``, or _OversizeError if one is over the broker's message limit."""
+        for e in emissions:
+            size = len(e.value or b"") + len(e.key or b"")
+            if not e.claim and size > self.max_message_bytes:
+                raise _OversizeError(
+                    f"a record for {e.topic} would be {size} bytes, over the broker's "
+                    f"{self.max_message_bytes}-byte message limit"
+                )
+        return emissions
 
 
 class _OversizeError(ValueError):
-    """A handoff too large even for the claim-check."""
+    """A handoff too large even for the claim-check, or an event too large for the broker."""
+
+
+class _UnencodableError(ValueError):
+    """A handoff the handler returned that Avro cannot encode (e.g. an int beyond 64 bits)."""
 
 
 @dataclass(slots=True)

@@ -18,7 +18,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import IllegalOperation, ProducerFenced
+from aiokafka.errors import (
+    IllegalOperation,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from agentmesh import Settings
 from agentmesh.transport import (
@@ -38,6 +43,7 @@ from agents._fetch import RecordFetcher
 from agents._journal import JournalView
 from agents._llm import ChatModel
 from agents._mesh import Mesh
+from agents._poison import PoisonGuard, blame
 from agents._processor import Halted, RecordProcessor
 from agents._records import Emission, RawRecord
 from agents._state import StateView
@@ -57,6 +63,16 @@ __all__ = ["AgentWorker", "WorkerOptions"]
 
 log = logging.getLogger(__name__)
 
+# The transactional producer cannot go on (fenced, fatal state, or its sequence numbers out of
+# step with the broker after a refused send): nothing of the batch committed; take it anew.
+_UNUSABLE: tuple[type[BaseException], ...] = (
+    ProducerFenced,
+    IllegalOperation,
+    AssertionError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
@@ -67,6 +83,9 @@ class WorkerOptions:
     partitions: int = 6  # of topics this worker creates
     halt_poll_s: float = 0.2  # how often a halted worker looks for the kill switch to lift
     readopt_after_s: float = 10.0  # after a fence: take the partition again if still ours
+    adopt_retry_s: float = 1.0  # a failed adoption is tried again after this, doubling
+    retry_backoff_s: float = 1.0  # before redoing a batch that failed
+    max_failures: int = 3  # an input failing its batch this often is dead-lettered
     instance: str = f"{socket.gethostname()}-{os.getpid()}"
 
 
@@ -101,7 +120,10 @@ class AgentWorker:
         self.ready = asyncio.Event()  # set once partitions are assigned and adopted
         # Per partition: the offset the next batch must start at (None: not known yet).
         self._next_offset: dict[int, int | None] = {}
-        self._readopt_tasks: set[asyncio.Task[None]] = set()
+        self._readopting: dict[TopicPartition, asyncio.Task[None]] = {}
+        # Per partition: inputs go one per transaction up to this offset, after a failure that
+        # could not be pinned on one input (the next failure then names it).
+        self._isolate: dict[int, int] = {}
         # A batch commits before half the transaction timeout, whatever its length.
         self._batch_budget_s = ProducerOptions().transaction_timeout_ms / 2000
 
@@ -129,6 +151,7 @@ class AgentWorker:
         )
         await listener.start()
         self.processor = RecordProcessor(self._env, self.codecs, self.options.instance)
+        self.poison = PoisonGuard(self.processor, max_failures=self.options.max_failures)
         self.fetcher = RecordFetcher(self.conn)
         self.claims = ClaimReader(
             self.fetcher, self.topics.claims, self.codecs.claim_chunk, self.codecs.claim_ticket
@@ -149,7 +172,7 @@ class AgentWorker:
             for producer in list(self._producers.values()):
                 await producer.stop()
             await self._side.stop()
-            for task in self._readopt_tasks:
+            for task in self._readopting.values():
                 task.cancel()
             await self.fetcher.close()
             await listener.stop()
@@ -190,26 +213,33 @@ class AgentWorker:
             # offset adopt() found, never from here.
             self._consumer.seek(tp, expected)
             return
+        isolated = tp.partition in self._isolate
+        take = records[:1] if isolated else records
         deadline = time.monotonic() + self._batch_budget_s
-        futures: list[asyncio.Future[Any]] = []
+        sent: list[tuple[asyncio.Future[Any], ConsumerRecord[bytes, bytes]]] = []
         done = 0
+        culprit: ConsumerRecord[bytes, bytes] | None = None  # the input being handled
         try:
             await producer.begin_transaction()
-            for record in records:
-                futures.extend([await self._write(producer, e) for e in await self._handle(record)])
+            for record in take:
+                culprit = record
+                sent.extend(
+                    [(await self._write(producer, e), record) for e in await self._handle(record)]
+                )
                 done += 1
                 if time.monotonic() > deadline:
                     break  # commit what is done well within the transaction timeout
-            # A send that failed only fails its own future; the commit would not notice.
-            await asyncio.gather(*futures)
+            culprit = None
+            await _settled(sent)  # a failed send fails only its future; commit would not notice
             last = records[done - 1].offset
             await producer.send_offsets_to_transaction({tp: last + 1}, self.group_id)
             await producer.commit_transaction()
-        except (ProducerFenced, IllegalOperation, AssertionError) as exc:
+        except _UNUSABLE as exc:
             # Fenced (another owner, or the broker timed the transaction out) or the producer
             # is in a fatal state: nothing of the batch committed.
             log.warning("producer for %s unusable (%s); re-adopting", tp, type(exc).__name__)
             self.processor.rolled_back(tp.partition)
+            self.poison.rolled_back(tp.partition)
             await self._suspend(tp)
             return
         except BaseException as exc:
@@ -219,28 +249,113 @@ class AgentWorker:
                 return
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            log.exception("batch on %s failed; it will be retried", tp)
-            await asyncio.sleep(1.0)
+            await self._recover(tp, take, culprit, exc)
             return
         self.processor.committed(tp.partition)
+        next_offset = records[done - 1].offset + 1
+        self.poison.committed(tp.partition, next_offset)
+        if isolated and next_offset > self._isolate[tp.partition]:
+            del self._isolate[tp.partition]
         self.committed_batches += 1
-        self._next_offset[tp.partition] = records[done - 1].offset + 1
+        self._next_offset[tp.partition] = next_offset
         if done < len(records):
             self._consumer.seek(tp, records[done].offset)
 
-    async def _suspend(self, tp: TopicPartition) -> None:
+    async def _recover(
+        self,
+        tp: TopicPartition,
+        take: list[ConsumerRecord[bytes, bytes]],
+        culprit: ConsumerRecord[bytes, bytes] | None,
+        exc: BaseException,
+    ) -> None:
+        """After an aborted batch: retry it, or find the input at fault and dead-letter it."""
+        error = exc.error if isinstance(exc, _SendFailed) else exc
+        kind = blame(error)
+        if kind == "infrastructure":
+            log.warning("batch on %s failed (%r); it will be retried", tp, error, exc_info=error)
+            await asyncio.sleep(self.options.retry_backoff_s)
+            return
+        if isinstance(exc, _SendFailed):
+            # The broker refused a record. Records of several inputs share the producer's
+            # batches, so only a transaction of one input pins it down; and the producer's
+            # sequence numbers are now out of step with the broker: take the partition anew.
+            culprit = exc.record if len(take) == 1 else None
+            await self._suspend(tp, after_s=0.0)
+        if culprit is None and len(take) > 1:
+            # Failed at commit or in a shared batch: redo the inputs one per transaction.
+            self._isolate[tp.partition] = take[-1].offset
+            log.warning(
+                "batch on %s failed (%r); redoing it one input at a time",
+                tp,
+                error,
+                exc_info=error,
+            )
+            await asyncio.sleep(0.0 if kind == "data" else self.options.retry_backoff_s)
+            return
+        culprit = culprit or take[0]
+        doomed, count = self.poison.strike(tp.partition, culprit.offset, error)
+        where = f"{culprit.topic}@{culprit.partition}:{culprit.offset}"
+        if doomed:
+            log.error(
+                "input %s cannot be written (%r, failure %d); dead-lettering it",
+                where,
+                error,
+                count,
+                exc_info=error,
+            )
+            return
+        log.warning(
+            "input %s failed its batch (%r, failure %d of %d); it will be retried",
+            where,
+            error,
+            count,
+            self.options.max_failures,
+            exc_info=error,
+        )
+        await asyncio.sleep(self.options.retry_backoff_s)
+
+    async def _suspend(self, tp: TopicPartition, after_s: float | None = None) -> None:
         """Stop consuming ``tp`` and take it again later, if it is still ours by then."""
         self._consumer.pause(tp)
         await self._drop(tp.partition)
-        self._readopt_tasks.add(asyncio.create_task(self._readopt_later(tp)))
+        self._readopt_soon(tp, self.options.readopt_after_s if after_s is None else after_s)
 
-    async def _readopt_later(self, tp: TopicPartition) -> None:
+    def _readopt_soon(self, tp: TopicPartition, after_s: float) -> None:
+        task = self._readopting.get(tp)
+        if task is None or task.done():
+            self._readopting[tp] = asyncio.create_task(
+                self._readopt_later(tp, after_s), name=f"readopt-{tp.topic}-{tp.partition}"
+            )
+
+    async def _readopt_later(self, tp: TopicPartition, after_s: float) -> None:
         # If another instance owns it now, the group revokes it from us within a session.
-        await asyncio.sleep(self.options.readopt_after_s)
-        async with self.batch_lock:
-            if tp in self._consumer.assignment() and tp.partition not in self._producers:
-                await self.adopt(tp)
-                self._consumer.resume(tp)
+        delay = after_s
+        while True:
+            await asyncio.sleep(delay)
+            async with self.batch_lock:
+                if tp not in self._consumer.assignment() or tp.partition in self._producers:
+                    return
+                if await self._adopted(tp):
+                    log.info("partition %s taken again", tp)
+                    return
+            delay = min(max(2 * delay, self.options.adopt_retry_s), self.options.readopt_after_s)
+
+    async def _adopted(self, tp: TopicPartition) -> bool:
+        """Adopt ``tp``; on failure leave it paused, with nothing half set up, and say why."""
+        try:
+            await self.adopt(tp)
+        except Exception as exc:
+            # Consumed without its producer and journal, the partition would go nowhere.
+            self._consumer.pause(tp)
+            await self._drop(tp.partition)
+            log.warning(
+                "could not take partition %s (%r); paused, trying again with backoff",
+                tp,
+                exc,
+                exc_info=True,
+            )
+            return False
+        return True
 
     async def _write(self, producer: AIOKafkaProducer, e: Emission) -> asyncio.Future[Any]:
         if e.claim:
@@ -257,17 +372,20 @@ class AgentWorker:
         return future
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Emission]:
-        raw = _raw(record)
+        raw = resolved = _raw(record)
         if any(k == CLAIM_HEADER for k, _ in raw.headers):
             try:
                 value = await self.claims.resolve(raw.value or b"")
             except DecodeError as exc:
                 return await self.processor.reject(raw, exc)
-            raw = dataclasses.replace(raw, value=value)
-        return await self.processor.process(raw)
+            resolved = dataclasses.replace(raw, value=value)
+        if self.poison.doomed(record.partition, record.offset):
+            return await self.poison.dead_letter(raw, resolved)
+        return await self.processor.process(resolved)
 
     async def _abort(self, producer: AIOKafkaProducer, tp: TopicPartition, first: int) -> None:
         self.processor.rolled_back(tp.partition)
+        self.poison.rolled_back(tp.partition)
         try:
             await producer.abort_transaction()
         except Exception:
@@ -312,12 +430,20 @@ class AgentWorker:
         )
         # InitProducerId fences a zombie and waits for its pending transaction to finish, so
         # the committed offset read below is stable (aiokafka's OffsetFetch cannot ask for it).
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await asyncio.shield(_stop_quietly(producer))
+            raise
         self._producers[tp.partition] = producer
         committed = await self._consumer.committed(tp)
         self._next_offset[tp.partition] = committed
         if committed is not None:
             self._consumer.seek(tp, committed)
+        else:
+            # Nothing committed yet: records fetched while the partition waited to be taken
+            # were not processed, so start where the reset policy (earliest) would.
+            await self._consumer.seek_to_beginning(tp)
         name, p = self.agent.name, tp.partition
         journal = await load_partition(
             self.conn, self.topics.agent_journal(name), p, self.codecs.journal
@@ -332,11 +458,13 @@ class AgentWorker:
     async def release(self, tp: TopicPartition) -> None:
         """Give partition ``tp`` up (the caller holds the batch lock)."""
         await self._drop(tp.partition)
+        self.poison.forget_partition(tp.partition)
+        self._isolate.pop(tp.partition, None)
 
     async def _drop(self, partition: int) -> None:
         producer = self._producers.pop(partition, None)
         if producer is not None:
-            await producer.stop()
+            await _stop_quietly(producer)
         self._journals.pop(partition, None)
         self._states.pop(partition, None)
         self._next_offset.pop(partition, None)
@@ -364,15 +492,49 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self.worker.release(tp)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        async with self.worker.batch_lock:
-            for tp in assigned:
-                await self.worker.adopt(tp)
-        self.worker.ready.set()
+        # aiokafka logs and swallows what this raises, and would go on fetching a partition
+        # that has no producer or journal: one that cannot be taken now waits, paused, and is
+        # tried again with backoff.
+        worker = self.worker
+        async with worker.batch_lock:
+            taken = [tp for tp in sorted(assigned) if await worker._adopted(tp)]
+            for tp in assigned.difference(taken):
+                worker._readopt_soon(tp, worker.options.adopt_retry_s)
+        worker.ready.set()
         log.info(
             "agent %s consuming partitions %s",
-            self.worker.agent.name,
-            sorted(tp.partition for tp in assigned),
+            worker.agent.name,
+            sorted(tp.partition for tp in taken),
         )
+
+
+class _SendFailed(Exception):
+    """A send of ``record``'s step failed (seen when the batch's sends are awaited)."""
+
+    def __init__(self, record: ConsumerRecord[bytes, bytes], error: BaseException) -> None:
+        super().__init__(f"send for offset {record.offset} failed: {error!r}")
+        self.record = record
+        self.error = error
+
+
+async def _settled(sent: list[tuple[asyncio.Future[Any], ConsumerRecord[bytes, bytes]]]) -> None:
+    """Wait for every send; raise the first failure, with the input it was for."""
+    results = await asyncio.gather(*(f for f, _ in sent), return_exceptions=True)
+    failures = [
+        (r, e) for (_, r), e in zip(sent, results, strict=True) if isinstance(e, BaseException)
+    ]
+    for _, error in failures:
+        if isinstance(error, _UNUSABLE):
+            raise error
+    if failures:
+        raise _SendFailed(*failures[0])
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    try:
+        await producer.stop()
+    except Exception:
+        log.warning("stopping a transactional producer failed", exc_info=True)
 
 
 def _raw(record: ConsumerRecord[bytes, bytes]) -> RawRecord:

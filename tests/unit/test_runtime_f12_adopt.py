@@ -1,0 +1,121 @@
+"""F12: a partition the worker fails to take on assignment is paused and taken again with
+backoff, not consumed without its producer and journal (aiokafka swallows listener errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from agentmesh import Settings
+from agents._poison import PoisonGuard
+from agents._processor import RecordProcessor
+from agents._worker import AgentWorker, WorkerOptions, _Rebalance
+from agents.testing import AgentHarness
+from tests.apps import pipeline
+
+
+class Producer:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class Consumer:
+    def __init__(self, assigned: set[TopicPartition]) -> None:
+        self.assigned = assigned
+        self.paused: set[TopicPartition] = set()
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+
+async def test_a_failed_adoption_pauses_the_partition_and_retries_with_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    options = WorkerOptions(adopt_retry_s=0.05, readopt_after_s=0.2)
+    worker = AgentWorker(pipeline.mesh, "worker", Settings(namespace="unit"), options=options)
+    harness = AgentHarness(pipeline.mesh, "worker")
+    worker.processor = RecordProcessor(lambda _p: harness.env, harness.codecs, "unit")
+    worker.poison = PoisonGuard(worker.processor)
+    bad, good = TopicPartition("in", 0), TopicPartition("in", 1)
+    consumer = Consumer({bad, good})
+    worker._consumer = consumer
+    tries: list[float] = []
+    half_made: list[Producer] = []
+
+    async def adopt(tp: TopicPartition) -> None:
+        producer = Producer()
+        worker._producers[tp.partition] = producer
+        if tp == bad:
+            tries.append(time.monotonic())
+            if len(tries) <= 3:  # e.g. the journal could not be read: half set up, then fails
+                half_made.append(producer)
+                raise KafkaConnectionError("journal partition unreachable")
+        consumer.resume(tp)
+
+    worker.adopt = adopt  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="agents._worker")
+
+    await _Rebalance(worker).on_partitions_assigned({bad, good})  # raises nothing
+
+    # The partition that could not be taken is paused and holds nothing half set up; its
+    # neighbour is taken as usual.
+    assert bad in consumer.paused
+    assert set(worker._producers) == {1}
+    assert half_made[0].stopped
+    assert worker.ready.is_set()
+    assert "could not take partition" in caplog.text
+    assert "KafkaConnectionError" in caplog.text
+    assert "consuming partitions [1]" in caplog.text
+
+    deadline = time.monotonic() + 5
+    while 0 not in worker._producers and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert 0 in worker._producers
+    assert bad not in consumer.paused
+    assert len(tries) == 4
+    assert all(p.stopped for p in half_made)
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(tries)]
+    assert gaps[0] >= 0.04  # adopt_retry_s, then doubling up to readopt_after_s
+    assert gaps[1] >= 0.09
+    assert gaps[2] >= 0.19
+    assert "partition TopicPartition(topic='in', partition=0) taken again" in caplog.text
+
+
+async def test_a_partition_revoked_while_waiting_is_not_taken_again() -> None:
+    options = WorkerOptions(adopt_retry_s=0.01)
+    worker = AgentWorker(pipeline.mesh, "worker", Settings(namespace="unit"), options=options)
+    harness = AgentHarness(pipeline.mesh, "worker")
+    worker.processor = RecordProcessor(lambda _p: harness.env, harness.codecs, "unit")
+    worker.poison = PoisonGuard(worker.processor)
+    tp = TopicPartition("in", 0)
+    consumer = Consumer({tp})
+    worker._consumer = consumer
+    calls = 0
+
+    async def adopt(tp: TopicPartition) -> None:
+        nonlocal calls
+        calls += 1
+        raise KafkaConnectionError("down")
+
+    worker.adopt = adopt  # type: ignore[method-assign]
+    await _Rebalance(worker).on_partitions_assigned({tp})
+    await _Rebalance(worker).on_partitions_revoked({tp})
+    consumer.assigned = set()
+    await asyncio.sleep(0.1)
+    assert calls == 1
+    assert worker._producers == {}
