@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from agents._control import ControlState
+from agentmesh.policy import Policy
+from agents._control import RELEASED_AT, ControlState
 from agents._errors import ToolArgumentsError, UnknownToolError
 from agents._fetch import format_coordinates, parse_coordinates
 from agents._interceptors import Call, CallResult, Interceptor, Next, compose
@@ -20,7 +21,14 @@ from agents._journal import JournalView
 from agents._ledger import StepLedger
 from agents._llm import ChatModel, LlmRequest, LlmResponse, Message
 from agents._outcome import Outgoing
-from agents._policies import budget_gate, control_gate, journal_replay, metering, tool_retry
+from agents._policies import (
+    budget_gate,
+    control_gate,
+    journal_replay,
+    metering,
+    review_gate,
+    tool_retry,
+)
 from agents._state import StateView, TaskState
 from agents._tracing import tracing
 from agents.providers import FallbackModel
@@ -46,6 +54,8 @@ class StepEnv:
     state: StateView = field(default_factory=StateView)
     # Reads a handoff back by reference (topic@partition:offset); None where nothing can.
     fetch: Callable[[str, int, int], Awaitable[Handoff[Any]]] | None = None
+    # The governance policy's review rules (AGENTMESH_POLICY); None: nothing needs approval.
+    policy: Policy | None = None
 
 
 class Context:
@@ -70,8 +80,11 @@ class Context:
     def _gates(self) -> list[Interceptor]:
         # Built on the first call only: many steps (routers, fan-ins) call nothing.
         env, envelope = self.env, self.envelope
+        gates = [control_gate(env.control, envelope.task_id, env.agent.name, envelope.tenant)]
+        if env.policy is not None and env.policy.reviews.rules:
+            gates.append(review_gate(env.policy, approved=RELEASED_AT.get() is not None))
         return [
-            control_gate(env.control, envelope.task_id, env.agent.name),
+            *gates,
             budget_gate(self.ledger),
             # After the gates: refused calls are not error spans. Before the journal:
             # replayed calls still show, marked agentmesh.replayed.

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from datetime import datetime
+
 from contracts import ControlCommand, utcnow
 
-__all__ = ["ControlState"]
+__all__ = ["RELEASED_AT", "ControlState"]
+
+# When the running step's input was released from review (its record's
+# ``agentmesh-released-at`` header): a task pause issued before then does not apply to it.
+RELEASED_AT: ContextVar[datetime | None] = ContextVar("agentmesh_released_at", default=None)
 
 _STOPPING = ("cancel", "pause")
 _LIFTING = ("resume", "breaker_closed")
@@ -30,17 +37,29 @@ class ControlState:
         return rule
 
     def halting(self, agent: str) -> ControlCommand | None:
-        """A kill switch for everything or for this agent: stop consuming, lose nothing."""
+        """A kill switch for everything or for this agent, or the agent's open breaker:
+        stop consuming, lose nothing."""
         for key in ("global:*", f"agent:{agent}"):
             rule = self._live(key)
             if rule is not None and rule.action in _STOPPING:
                 return rule
-        return None
+        rule = self._live(f"agent:{agent}/breaker")
+        return rule if rule is not None and rule.action == "breaker_open" else None
 
-    def stopping(self, task_id: str, agent: str) -> ControlCommand | None:
+    def stopping(self, task_id: str, agent: str, tenant: str = "default") -> ControlCommand | None:
         """The rule that stops this task's next call, if any."""
-        rule = self.halting(agent) or self._live(f"task:{task_id}")
-        return rule if rule is not None and rule.action in _STOPPING else None
+        halt = self.halting(agent)
+        if halt is not None:
+            return halt
+        released_at = RELEASED_AT.get()
+        for key in (f"tenant:{tenant}", f"task:{task_id}"):
+            rule = self._live(key)
+            if rule is None or rule.action not in _STOPPING:
+                continue
+            if released_at is not None and rule.action == "pause" and rule.issued_at <= released_at:
+                continue  # a reviewer released this input after the pause: it runs
+            return rule
+        return None
 
     def breaker(self, scope: str, name: str) -> ControlCommand | None:
         """The open breaker of a tool or model provider (half-open lets probes through)."""

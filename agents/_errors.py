@@ -7,6 +7,7 @@ from contracts import ControlCommand
 __all__ = [
     "AgentError",
     "BudgetExceeded",
+    "ReviewRequired",
     "StepStopped",
     "ToolArgumentsError",
     "ToolBreakerOpen",
@@ -61,6 +62,30 @@ class StepStopped(AgentError):
             f"{command.target!r}: {command.reason}"
         )
         self.command = command
+
+
+class ReviewRequired(AgentError):
+    """A review rule asks a person to approve this call before it runs: the step parks."""
+
+    def __init__(
+        self,
+        kind: str,
+        reason: str,
+        payload_json: str,
+        *,
+        approvals: int = 1,
+        timeout_s: float | None = None,
+        on_timeout: str = "reject",
+        target: str = "",
+    ) -> None:
+        super().__init__(f"needs approval: {reason}")
+        self.kind = kind
+        self.reason = reason
+        self.payload_json = payload_json
+        self.approvals = approvals
+        self.timeout_s = timeout_s
+        self.on_timeout = on_timeout
+        self.target = target
 
 
 class BudgetExceeded(AgentError):

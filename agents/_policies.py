@@ -7,11 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from agentmesh.policy import Policy, match_tool_call
 from agents._control import ControlState
-from agents._errors import StepStopped, ToolBreakerOpen, TransientError
+from agents._errors import ReviewRequired, StepStopped, ToolBreakerOpen, TransientError
 from agents._interceptors import Call, CallResult, Interceptor, Next
 from agents._journal import JournalView
 from agents._ledger import StepLedger
@@ -19,7 +21,14 @@ from agents._llm import LlmResponse
 from agents._tools import RetryPolicy
 from contracts import EventBody, JournalEntry, LlmCall, ToolCall
 
-__all__ = ["budget_gate", "control_gate", "journal_replay", "metering", "tool_retry"]
+__all__ = [
+    "budget_gate",
+    "control_gate",
+    "journal_replay",
+    "metering",
+    "review_gate",
+    "tool_retry",
+]
 
 Emit = Callable[[EventBody], Awaitable[None]]
 Codec = tuple[Callable[[Call, Any], str], Callable[[Call, str], Any]]
@@ -27,11 +36,13 @@ Codec = tuple[Callable[[Call, Any], str], Callable[[Call, str], Any]]
 TRANSIENT: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
 
 
-def control_gate(control: ControlState, task_id: str, agent: str) -> Interceptor:
+def control_gate(
+    control: ControlState, task_id: str, agent: str, tenant: str = "default"
+) -> Interceptor:
     """Stop before the call if the task, agent or mesh is cancelled or the breaker is open."""
 
     async def gate(call: Call, proceed: Next) -> CallResult:
-        rule = control.stopping(task_id, agent)
+        rule = control.stopping(task_id, agent, tenant)
         if rule is not None:
             raise StepStopped(rule)
         scope = "tool" if call.kind == "tool" else "model"
@@ -41,6 +52,33 @@ def control_gate(control: ControlState, task_id: str, agent: str) -> Interceptor
                 f"{scope} {call.target!r}: circuit breaker open since "
                 f"{breaker.issued_at.isoformat()} ({breaker.reason}); failing fast"
             )
+        return await proceed(call)
+
+    return gate
+
+
+def review_gate(policy: Policy, approved: bool) -> Interceptor:
+    """Park the step before a tool call that a review rule says needs a person's approval.
+
+    A step released by a reviewer (``approved``) runs its gated calls: the approval was
+    for this step's input, which is exactly what the reviewer was shown.
+    """
+
+    async def gate(call: Call, proceed: Next) -> CallResult:
+        if call.kind == "tool" and not approved:
+            _, args = call.request  # (ToolSpec, validated arguments model)
+            data = args.model_dump(mode="json")
+            match = match_tool_call(policy, call.target, data)
+            if match is not None:
+                raise ReviewRequired(
+                    "tool_call",
+                    f"{match.reason}: tool {call.target!r}",
+                    orjson.dumps({"tool": call.target, "arguments": data}).decode(),
+                    approvals=match.rule.approvals,
+                    timeout_s=match.timeout_s,
+                    on_timeout=match.on_timeout,
+                    target=call.target,
+                )
         return await proceed(call)
 
     return gate

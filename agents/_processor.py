@@ -11,14 +11,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from opentelemetry import trace
 
 from agents._codecs import Codecs
 from agents._context import StepEnv
-from agents._errors import StepStopped
+from agents._control import RELEASED_AT
+from agents._errors import BudgetExceeded, ReviewRequired, StepStopped
 from agents._records import Emission, RawRecord
+from agents._review import parked_review_id, released_at
 from agents._step import StepOutcome, run_step
 from agents._step_records import (
     finished,
@@ -48,6 +51,7 @@ from contracts import (
     ReviewRequest,
     TaskCompleted,
     TaskFailed,
+    utcnow,
 )
 
 __all__ = ["Halted", "RecordProcessor"]
@@ -152,19 +156,31 @@ class RecordProcessor:
     async def _run(self, record: RawRecord, envelope: Handoff[Any], env: StepEnv) -> list[Emission]:
         # Events are stamped (time, sequence) when they happen, written when the step commits.
         events: list[AgentEvent] = []
-        rule = env.control.stopping(envelope.task_id, env.agent.name)
-        if rule is not None:
-            if rule.scope != "task":
-                raise Halted(str(StepStopped(rule)))
-            if rule.action == "pause":
-                return await self._parked(record, envelope, StepStopped(rule), events)
-            return await self._cancelled(record, envelope, StepStopped(rule), events)
-        outcome = await run_step(env, envelope, (record.topic, record.partition, record.offset))
+        token = RELEASED_AT.set(released_at(record.headers))
+        try:
+            rule = env.control.stopping(envelope.task_id, env.agent.name, envelope.tenant)
+            if rule is not None:
+                return await self._stopped(record, envelope, StepStopped(rule), events)
+            outcome = await run_step(env, envelope, (record.topic, record.partition, record.offset))
+        finally:
+            RELEASED_AT.reset(token)
         if outcome.error is not None:
             record_error(trace.get_current_span(), outcome.error)
             return await self._failed(record, envelope, outcome, events, env)
         state = self._state_change(record, envelope, outcome, env)
         return [*state, *await self._succeeded(record, envelope, outcome, events, env)]
+
+    async def _stopped(
+        self, record: RawRecord, envelope: Handoff[Any], stop: StepStopped, events: list[AgentEvent]
+    ) -> list[Emission]:
+        """A control rule stops the step: halt the agent, park the input, or cancel it."""
+        command = stop.command
+        if command.scope in ("global", "agent"):
+            raise Halted(str(stop))
+        if command.action == "pause":
+            kind = command.review_kind or "pause"
+            return await self._parked(record, envelope, kind, f"paused: {stop}", events)
+        return await self._cancelled(record, envelope, stop, events)
 
     def remember(self, partition: int, idempotency_key: str) -> None:
         """Mark a handoff as done (after its transaction committed)."""
@@ -257,11 +273,14 @@ class RecordProcessor:
         error = outcome.error
         assert error is not None
         if isinstance(error, StepStopped):
-            if error.command.scope in ("global", "agent"):
-                raise Halted(str(error))
-            if error.command.action == "pause":
-                return await self._parked(record, envelope, error, events)
-            return await self._cancelled(record, envelope, error, events)
+            return await self._stopped(record, envelope, error, events)
+        if isinstance(error, ReviewRequired):
+            return await self._parked(
+                record, envelope, error.kind, error.reason, events, review=error
+            )
+        if isinstance(error, BudgetExceeded):
+            # What remains of the task's budget ran out on the way: a person may extend it.
+            return await self._parked(record, envelope, "budget", str(error), events)
         stage = stage or stage_of(error)
         letter = await self._dead_letter(record, envelope, stage, error, outcome.attempts)
         events.append(self.event(envelope, finished(record, envelope, "dead_lettered", outcome)))
@@ -285,25 +304,36 @@ class RecordProcessor:
         self,
         record: RawRecord,
         envelope: Handoff[Any],
-        stop: StepStopped,
+        kind: str,
+        reason: str,
         events: list[AgentEvent],
+        *,
+        review: ReviewRequired | None = None,
     ) -> list[Emission]:
-        """A paused task's input, kept exactly as it came, until someone releases it."""
+        """The step's input, kept exactly as it came, until a reviewer releases or ends it."""
+        expires_at = None
+        if review is not None and review.timeout_s is not None:
+            expires_at = utcnow() + timedelta(seconds=review.timeout_s)
         request = ReviewRequest(
+            review_id=parked_review_id(record),
             task_id=envelope.task_id,
             agent=envelope.to_agent,
-            kind="handoff",
-            reason=f"paused: {stop}",
+            kind=kind,
+            reason=reason,
             target_topic=record.topic,
             parked_key=record.key,
             parked_value=record.value or b"",
-            payload_json=envelope.payload.model_dump_json(),
+            payload_json=review.payload_json if review else envelope.payload.model_dump_json(),
             trace_id=_STEP_TRACE.get()[0],
+            required_approvals=review.approvals if review else 1,
+            expires_at=expires_at,
+            on_timeout=review.on_timeout if review else "reject",
         )
         parked = StepOutcome(attempts=0, duration_ms=0.0)
         events.append(self.event(envelope, finished(record, envelope, "review", parked)))
         topic = self.codecs.topics.review_requests
-        key = request.review_id.encode()
+        # Keyed by task: the supervisor keeps all of a task's parked work together.
+        key = envelope.task_id.encode()
         return [Emission(topic, key, self.codecs.review.encode(request)), *self._events(events)]
 
     def _state_change(

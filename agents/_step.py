@@ -15,6 +15,7 @@ from typing import Any
 from agents._context import Context, StepEnv
 from agents._errors import (
     BudgetExceeded,
+    ReviewRequired,
     StepStopped,
     ToolArgumentsError,
     ToolBreakerOpen,
@@ -35,6 +36,7 @@ MAX_CONTEXT_REFS = 16
 # control rule / budget says stop. They are routed at once.
 PERMANENT: tuple[type[BaseException], ...] = (
     StepStopped,
+    ReviewRequired,
     BudgetExceeded,
     UnknownAgentError,
     UnknownToolError,

@@ -26,6 +26,7 @@ from aiokafka.errors import (
 )
 
 from agentmesh import Settings
+from agentmesh.policy import load_policy
 from agentmesh.transport import (
     ConsumerOptions,
     KafkaConnection,
@@ -106,6 +107,8 @@ class AgentWorker:
         self.settings = settings
         self.options = options or WorkerOptions()
         self.model = model
+        # Review rules (AGENTMESH_POLICY) are evaluated here, before a gated call runs.
+        self.policy = load_policy(settings.policy) if settings.policy else None
         self.topics = Topics(settings.namespace)
         self.conn = KafkaConnection.from_settings(settings)
         self.group_id = f"{self.topics.agent(name)}.workers"
@@ -403,6 +406,7 @@ class AgentWorker:
             self.model,
             self._states[partition],
             self._fetch_handoff,
+            self.policy,
         )
 
     async def _fetch_handoff(self, topic: str, partition: int, offset: int) -> Handoff[Any]:

@@ -15,6 +15,7 @@ from supervisor._rewrite import EditRejected, rewrite_handoff
 from supervisor._run import run_supervisor
 from supervisor._spend import TenantSpend
 from supervisor._topology import SupervisorTopics, ensure_supervisor_topics
+from supervisor._verify import read_chains
 
 __all__ = [
     "GENESIS",
@@ -34,6 +35,7 @@ __all__ = [
     "TenantSpend",
     "Transition",
     "ensure_supervisor_topics",
+    "read_chains",
     "record_hash",
     "rewrite_handoff",
     "run_supervisor",

@@ -24,6 +24,7 @@ from typing import Any
 
 import faust
 import orjson
+from pydantic import BaseModel
 
 from agentmesh._settings import Settings
 from agentmesh.policy import Policy
@@ -142,6 +143,10 @@ class Supervisor:
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             producer_linger_ms=5,
+            # A supervisor killed with -9 holds its partitions until its session expires:
+            # keep that short so a replacement takes over within seconds.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
             broker_credentials=_credentials(s),
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
@@ -154,10 +159,10 @@ class Supervisor:
             self.names.audit_intents, partitions=self.options.audit_partitions, **raw
         )
         control = app.topic(t.control, **raw)
-        self.ledgers = _table(app, "ledgers", state_codecs.LEDGER)
-        self.reviews = _table(app, "reviews", state_codecs.BOOK)
-        self.breakers = _table(app, "breakers", state_codecs.BREAKER)
-        self.spend = _table(app, "spend", state_codecs.SPEND)
+        self.ledgers = _table(app, "ledgers", state_codecs.LEDGER, TaskLedger)
+        self.reviews = _table(app, "reviews", state_codecs.BOOK, ReviewBook)
+        self.breakers = _table(app, "breakers", state_codecs.BREAKER, Breaker)
+        self.spend = _table(app, "spend", state_codecs.SPEND, TenantSpend)
 
         app.agent(governed, name="govern")(self._govern)
         app.agent(signals, name="aggregate")(self._aggregate)
@@ -663,12 +668,18 @@ class Supervisor:
                 await self.out.send(self.names.signals, key.encode(), tick)
 
 
-def _table(app: faust.App, name: str, codec: str) -> Any:
+def _table(app: faust.App, name: str, codec: str, model: type[BaseModel]) -> Any:
     """A table whose values are pydantic models, kept as objects and logged as JSON."""
     table: Any = app.Table(name)
     # faust derives the serializer from a faust Record value type; ours are pydantic models.
-    # Set before first use: the store and the changelog topic are made lazily and take it.
     table.value_serializer = codec
+
+    # Recovery reads the changelog through faust's own JSON codec (the changelog topic is
+    # made when the table is registered): turn what it returns back into the model.
+    def to_value(value: Any) -> Any:
+        return model.model_validate(value) if isinstance(value, dict) else value
+
+    table._to_value = to_value
     return table
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from agentmesh.cli import _contracts_ops
+from agentmesh.cli._audit import audit_app
 from agentmesh.cli._contracts import contracts_app
 from agentmesh.cli._demo import demo
 from agentmesh.cli._infra import infra_app
@@ -28,6 +29,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(run_app, name="run")
 app.add_typer(task_app, name="task")
+app.add_typer(audit_app, name="audit")
 app.command()(demo)
 _commands = (_contracts_ops,)  # importing the module registers its commands
 

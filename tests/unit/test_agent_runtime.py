@@ -200,18 +200,22 @@ async def test_undecodable_input_goes_to_the_dead_letters_with_its_coordinates(
     ) == ("decode", error, "harness.agent.collector", 0, 0, value, "task-7")
 
 
-async def test_budget_of_steps_stops_the_step_before_the_call() -> None:
+async def test_budget_of_steps_stops_the_step_before_the_call_and_parks_it() -> None:
     harness = AgentHarness(pipeline.mesh, "planner", model=ScriptedModel(["x"]))
     run = await harness.run(Plan(question="q"), budget=Budget(max_steps=0))
-    (letter,) = run.dead_letters
-    assert (letter.stage, letter.error_class) == ("policy", "BudgetExceeded")
-    assert "steps used 1, allowed 0" in letter.error_message
+    # A person may extend the budget: the input is parked whole, nothing dead-lettered.
+    (review,) = run.parked
+    assert (review.kind, run.dead_letters, run.handoffs) == ("budget", [], [])
+    assert "steps used 1, allowed 0" in review.reason
+    assert review.task_id == "task-1"
+    assert review.parked_value
 
 
 async def test_hop_limit_refuses_the_handoff() -> None:
     harness = AgentHarness(pipeline.mesh, "worker")
     run = await harness.run(Work(part=0, text="q"), hop=3, budget=Budget(max_hops=3))
-    assert (run.handoffs, run.dead_letters[0].error_class) == ([], "BudgetExceeded")
+    assert (run.handoffs, run.parked[0].kind) == ([], "budget")
+    assert "hops used 4, allowed 3" in run.parked[0].reason
 
 
 async def test_task_state_fans_in_and_survives_an_uncommitted_step() -> None:
@@ -284,7 +288,7 @@ async def test_a_paused_task_is_parked_for_review_not_dropped() -> None:
         [],
         ["step_finished"],
         "t-p",
-        "handoff",
+        "pause",
         "harness.agent.worker",
     )
     assert parked.reason == "paused: pause by ops for task 't-p': check"

@@ -1,0 +1,362 @@
+"""The supervisor against the real broker: budgets, loops, breakers, reviews, audit, kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from agentmesh import Settings
+from agents._submit import submit_task
+from contracts import (
+    AgentEvent,
+    AuditRecord,
+    Budget,
+    ControlCommand,
+    ReviewDecision,
+    ReviewRequest,
+    SchemaRegistry,
+    TaskFailed,
+    Topics,
+)
+from supervisor import verify_chain
+from tests.apps import governed
+from tests.apps.governed import Lookup, Refund, Spin
+from tests.runtime_helpers import dead_letters, events_of, running, wait_for
+from tests.supervisor_helpers import SupervisorProcess, decoded, ledgers, send_decision
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+POLICY = """
+budgets:
+  default: {max_steps: 5}
+loops: {max_repeats: 3}
+breakers: {window_s: 30, min_calls: 3, failure_rate: 0.5, cooldown_s: 3}
+reviews:
+  rules:
+    - name: big refunds need two people
+      tool: refund
+      approvals: 2
+      field: {path: amount, gt: 100}
+"""
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    return path
+
+
+@pytest.fixture
+def governed_settings(settings: Settings, policy_file: Path) -> Settings:
+    return settings.model_copy(update={"policy": policy_file})
+
+
+@pytest.fixture
+async def supervisor(
+    governed_settings: Settings, policy_file: Path, tmp_path: Path
+) -> AsyncIterator[SupervisorProcess]:
+    sup = SupervisorProcess(governed_settings, policy_file, tmp_path).start()
+    await sup.wait_ready()
+    yield sup
+    sup.terminate()
+
+
+async def _submit(settings: Settings, agent: str, payload: object, **kw: object) -> str:
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        task = await submit_task(settings, governed.mesh, agent, payload, registry, **kw)  # type: ignore[arg-type]
+    finally:
+        await registry.close()
+    return task.task_id
+
+
+async def test_a_runaway_agent_is_stopped_within_its_budget_plus_one_step(
+    governed_settings: Settings, supervisor: SupervisorProcess
+) -> None:
+    s = governed_settings
+    topics = Topics(s.namespace)
+    async with running(governed.mesh, ["looper"], s):
+        # No budget on the submission: the policy's 5 steps are the supervisor's to enforce
+        # (the handoffs carry no limit the runtime could check on its own).
+        task_id = await _submit(s, "looper", Spin())
+
+        async def parked() -> bool:
+            found = await decoded(s, topics.review_requests, ReviewRequest, None, timeout=1)
+            return any(r.task_id == task_id for r in found)
+
+        await wait_for(parked, timeout=60)
+    events = [e for e in await events_of(s, None, timeout=3) if e.task_id == task_id]
+    llm_calls = [e for e in events if e.body.kind == "llm_call"]
+    assert 5 < len(llm_calls) <= 6, f"{len(llm_calls)} LLM calls for a budget of 5 steps"
+    (request,) = [
+        r
+        for r in await decoded(s, topics.review_requests, ReviewRequest, None, timeout=2)
+        if r.task_id == task_id
+    ]
+    assert request.kind == "budget"
+    assert "steps used 6, allowed 5" in request.reason
+    commands = await decoded(s, topics.control, ControlCommand, None, timeout=2)
+    assert any(c.target == task_id and c.action == "pause" for c in commands)
+    audit = await decoded(s, topics.audit, AuditRecord, None, timeout=5)
+    assert [a.decision for a in audit if a.task_id == task_id][:2] == [
+        "budget_breach",
+        "review_requested",
+    ]
+    ledger = (await ledgers(s))[task_id]
+    assert (ledger["steps"], ledger["status"]) == (6, "stopped")
+
+
+async def test_a_loop_by_content_is_stopped_and_sent_to_review(
+    governed_settings: Settings, supervisor: SupervisorProcess
+) -> None:
+    s = governed_settings
+    topics = Topics(s.namespace)
+    async with running(governed.mesh, ["looper"], s):
+        task_id = await _submit(s, "looper", Spin(same=True), budget=Budget(max_steps=50))
+
+        async def parked() -> list[ReviewRequest]:
+            found = await decoded(s, topics.review_requests, ReviewRequest, None, timeout=1)
+            return [r for r in found if r.task_id == task_id]
+
+        await wait_for(parked, timeout=60)
+    (request,) = await parked()
+    assert request.kind == "loop"
+    assert "the same handoff to 'looper' 4 times" in request.reason
+    audit = [a for a in await decoded(s, topics.audit, AuditRecord, None) if a.task_id == task_id]
+    assert audit[0].decision == "loop_stop"
+    # Every partition's chain is intact.
+    await _assert_chains_intact(s)
+
+
+async def _assert_chains_intact(s: Settings) -> None:
+    from agentmesh.transport import KafkaConnection
+    from supervisor import read_chains
+
+    chains = await read_chains(KafkaConnection.from_settings(s), s)
+    assert chains, "no audit records at all"
+    for partition, records in chains.items():
+        assert verify_chain(records) == [], f"audit partition {partition} is broken"
+        assert [r.seq for _, r in records] == list(range(len(records)))
+
+
+async def _events_for(s: Settings, task_id: str) -> list[AgentEvent]:
+    return [e for e in await events_of(s, None, timeout=2) if e.task_id == task_id]
+
+
+def _decision(request: ReviewRequest, reviewer: str, decision: str, **kw: object) -> ReviewDecision:
+    return ReviewDecision(
+        review_id=request.review_id,
+        task_id=request.task_id,
+        decision=decision,
+        reviewer=reviewer,
+        reason=str(kw.pop("reason", "looks right")),
+        shown_sha256=hashlib.sha256(request.payload_json.encode()).hexdigest(),
+        **kw,
+    )
+
+
+async def _parked_for(s: Settings, task_id: str, timeout: float = 30) -> ReviewRequest:
+    topics = Topics(s.namespace)
+
+    async def found() -> list[ReviewRequest]:
+        got = await decoded(s, topics.review_requests, ReviewRequest, None, timeout=1)
+        return [r for r in got if r.task_id == task_id]
+
+    await wait_for(found, timeout=timeout)
+    return (await found())[0]
+
+
+async def test_a_tool_call_needing_two_approvals_parks_then_completes(
+    governed_settings: Settings, supervisor: SupervisorProcess
+) -> None:
+    s = governed_settings
+    governed.REFUNDS.clear()
+    async with running(governed.mesh, ["payer"], s):
+        small = await _submit(s, "payer", Refund(order="o-1", amount=20))
+        big = await _submit(s, "payer", Refund(order="o-2", amount=150))
+        request = await _parked_for(s, big)
+        assert (request.kind, request.required_approvals, request.agent) == (
+            "tool_call",
+            2,
+            "payer",
+        )
+        assert orjson.loads(request.payload_json) == {
+            "tool": "refund",
+            "arguments": {"order": "o-2", "amount": 150.0},
+        }
+        # The small refund needed nobody; the big one has not run.
+        assert [r.order for r in governed.REFUNDS] == ["o-1"]
+        await send_decision(s, _decision(request, "alice", "approve"))
+        await send_decision(s, _decision(request, "alice", "approve"))  # the same person again
+        await asyncio.sleep(3)
+        assert [r.order for r in governed.REFUNDS] == ["o-1"], "one reviewer released it"
+        edited = orjson.dumps({"order": "o-2", "amount": 120.0}).decode()
+        await send_decision(
+            s, _decision(request, "bob", "approve_edited", edited_payload_json=edited)
+        )
+
+        async def completed() -> bool:
+            return any(e.body.kind == "task_completed" for e in await _events_for(s, big))
+
+        await wait_for(completed, timeout=30)
+    assert [(r.order, r.amount) for r in governed.REFUNDS] == [("o-1", 20.0), ("o-2", 120.0)]
+    assert small != big
+    audit = [
+        a
+        for a in await decoded(s, Topics(s.namespace).audit, AuditRecord, None)
+        if a.task_id == big
+    ]
+    released = [a for a in audit if a.decision == "review_released"]
+    assert len(released) == 1
+    details = orjson.loads(released[0].details_json)
+    assert (details["reviewers"], details["edited"]) == (["alice", "bob"], True)
+
+
+async def test_a_rejected_tool_call_ends_with_the_reason(
+    governed_settings: Settings, supervisor: SupervisorProcess
+) -> None:
+    s = governed_settings
+    governed.REFUNDS.clear()
+    async with running(governed.mesh, ["payer"], s):
+        task_id = await _submit(s, "payer", Refund(order="o-9", amount=500))
+        request = await _parked_for(s, task_id)
+        await send_decision(
+            s, _decision(request, "carol", "reject", reason="customer already refunded")
+        )
+
+        async def failed() -> list[AgentEvent]:
+            return [e for e in await _events_for(s, task_id) if e.body.kind == "task_failed"]
+
+        await wait_for(failed, timeout=30)
+    (event,) = await failed()
+    assert isinstance(event.body, TaskFailed)
+    assert event.body.error_class == "ReviewRejected"
+    assert "customer already refunded" in event.body.message
+    letters = [d for d in await dead_letters(s, None, timeout=3) if d.task_id == task_id]
+    (letter,) = letters
+    assert (letter.stage, letter.original_topic) == ("policy", Topics(s.namespace).agent("payer"))
+    assert letter.original_value == request.parked_value
+    assert governed.REFUNDS == []
+
+
+async def test_a_failing_tool_trips_its_breaker_then_recovers_through_half_open(
+    governed_settings: Settings,
+    supervisor: SupervisorProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = governed_settings
+    topics = Topics(s.namespace)
+    flag = tmp_path / "lookup-down"
+    flag.touch()
+    monkeypatch.setenv("GOVERNED_FAIL_FLAG", str(flag))
+
+    async def actions() -> list[str]:
+        got = await decoded(s, topics.control, ControlCommand, None, timeout=1)
+        return [c.action for c in got if c.scope == "tool" and c.target == "lookup"]
+
+    async with running(governed.mesh, ["fetcher"], s):
+        for i in range(2):
+            await _submit(s, "fetcher", Lookup(key=f"k{i}"))
+        await wait_for(lambda: _has(actions, "breaker_open"), timeout=30)
+        # Open: the next call fails fast, the tool is not even tried.
+        fast = await _submit(s, "fetcher", Lookup(key="fast"))
+
+        async def refused() -> list[Any]:
+            return [
+                d
+                for d in await dead_letters(s, None, timeout=1)
+                if d.task_id == fast and d.error_class == "ToolBreakerOpen"
+            ]
+
+        await wait_for(refused, timeout=30)
+        assert not [e for e in await _events_for(s, fast) if e.body.kind == "tool_call"]
+        flag.unlink()  # the backend is back
+        await wait_for(lambda: _has(actions, "breaker_half_open"), timeout=30)
+        probe = await _submit(s, "fetcher", Lookup(key="probe"))
+        await wait_for(lambda: _has(actions, "breaker_closed"), timeout=30)
+    assert any(e.body.kind == "task_completed" for e in await _events_for(s, probe))
+    assert (await actions())[:3] == ["breaker_open", "breaker_half_open", "breaker_closed"]
+    audit = await decoded(s, topics.audit, AuditRecord, None)
+    moves = [orjson.loads(a.details_json)["to"] for a in audit if a.subject == "tool:lookup"]
+    assert moves[:3] == ["open", "half_open", "closed"]
+
+
+async def _has(probe: Any, action: str) -> bool:
+    return action in await probe()
+
+
+async def test_ledgers_stay_exact_across_a_kill_9_of_the_supervisor(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from agentmesh.transport import KafkaConnection, make_producer
+    from contracts import Codec, LlmCall, ToolCall
+
+    policy = tmp_path / "none.yaml"
+    policy.write_text("{}\n")
+    s = settings.model_copy(update={"policy": policy})
+    topics = Topics(s.namespace)
+    sup = SupervisorProcess(s, policy, tmp_path).start()
+    await sup.wait_ready()
+    registry = SchemaRegistry(s.registry_url)
+    codec = Codec(AgentEvent, Topics.subject(topics.events), registry)
+    await codec.register()
+    producer = make_producer(KafkaConnection.from_settings(s))
+    await producer.start()
+    tasks = [f"task-{i}" for i in range(12)]
+    expected = {t: {"steps": 0, "tokens": 0} for t in tasks}
+
+    async def write(count: int, rate_per_s: float) -> None:
+        for n in range(count):
+            task = tasks[n % len(tasks)]
+            if n % 4 == 3:
+                body: Any = ToolCall(call_id=f"c{n}", tool="search", status="ok", latency_ms=1.0)
+                tokens = 0
+            else:
+                tokens = 10 + n % 7
+                body = LlmCall(
+                    call_id=f"c{n}",
+                    provider="scripted",
+                    model="m",
+                    input_tokens=tokens,
+                    output_tokens=0,
+                    latency_ms=1.0,
+                )
+            event = AgentEvent(task_id=task, agent="a", instance="i", seq=n, body=body)
+            await producer.send(topics.events, codec.encode(event), key=task.encode())
+            expected[task]["steps"] += 1
+            expected[task]["tokens"] += tokens
+            if n % 50 == 49:
+                await asyncio.sleep(50 / rate_per_s)
+        await producer.flush()
+
+    try:
+        writing = asyncio.create_task(write(3000, rate_per_s=1000))
+        await asyncio.sleep(1.5)
+        sup.kill9()  # mid-stream: folded but uncommitted records will be delivered again
+        await writing
+        await write(600, rate_per_s=5000)
+        sup.start()
+        await sup.wait_ready()
+
+        async def caught_up() -> bool:
+            found = await ledgers(s, timeout=1)
+            counted: int = sum(found.get(t, {}).get("steps", 0) for t in tasks)
+            return counted >= 3600
+
+        await wait_for(caught_up, timeout=90)
+        await asyncio.sleep(3)  # anything counted twice would show up by now
+        found = await ledgers(s, timeout=2)
+        got = {t: {"steps": found[t]["steps"], "tokens": found[t]["tokens"]} for t in tasks}
+        assert got == expected
+    finally:
+        await producer.stop()
+        await registry.close()
+        sup.terminate()
