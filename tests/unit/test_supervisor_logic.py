@@ -1,0 +1,281 @@
+"""The supervisor's folds without a broker: ledgers, breakers, review books, the audit chain."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from agentmesh.policy import Policy, PolicyError, load_policy, match_handoff, match_tool_call
+from contracts import (
+    AgentEvent,
+    AuditRecord,
+    Budget,
+    EmittedHandoff,
+    LlmCall,
+    ReviewDecision,
+    ReviewRequest,
+    StepFinished,
+    TaskSubmitted,
+    utcnow,
+)
+from supervisor import GENESIS, Breaker, ReviewBook, TaskLedger, record_hash, verify_chain
+from supervisor._reviews import Escalate, Reject, Release
+
+
+def _llm(task: str, tokens: int, cost: str | None = None, replayed: bool = False) -> AgentEvent:
+    body = LlmCall(
+        call_id="c",
+        provider="p",
+        model="m",
+        input_tokens=tokens,
+        output_tokens=0,
+        cost_usd=Decimal(cost) if cost else None,
+        latency_ms=1,
+        replayed=replayed,
+    )
+    return AgentEvent(task_id=task, agent="a", instance="i", seq=0, body=body)
+
+
+def _handoff_step(task: str, payload_hash: str, hop: int) -> AgentEvent:
+    body = StepFinished(
+        handoff_id="h",
+        outcome="handoff",
+        duration_ms=1,
+        handoffs=[
+            EmittedHandoff(
+                handoff_id="x", to_agent="b", hop=hop, payload_hash=payload_hash, size_bytes=1
+            )
+        ],
+    )
+    return AgentEvent(task_id=task, agent="a", instance="i", seq=0, body=body)
+
+
+def test_the_tightest_of_submission_and_policy_budget_wins() -> None:
+    policy = Policy.model_validate(
+        {
+            "budgets": {
+                "default": {"max_steps": 10},
+                "tenants": {"acme": {"budget": {"max_steps": 3}}},
+            }
+        }
+    )
+    ledger = TaskLedger(task_id="t")
+    task = TaskSubmitted(
+        task_id="t", tenant="acme", entry_agent="a", input_json="{}", budget=Budget(max_tokens=50)
+    )
+    assert ledger.submitted(task, policy) is None
+    assert (ledger.budget.max_steps, ledger.budget.max_tokens) == (3, 50)
+
+
+def test_a_breach_is_reported_once_and_replayed_calls_are_not_counted() -> None:
+    policy = Policy.model_validate({"budgets": {"default": {"max_tokens": 100}}})
+    ledger = TaskLedger(task_id="t")
+    assert ledger.event(_llm("t", 60), policy) is None
+    assert ledger.event(_llm("t", 60, replayed=True), policy) is None  # journal, not paid
+    breach = ledger.event(_llm("t", 60), policy)
+    assert breach is not None
+    assert (breach.kind, breach.limit, breach.used) == ("budget", "tokens", "120")
+    assert ledger.event(_llm("t", 60), policy) is None  # stopped already
+    assert (ledger.tokens, ledger.steps, ledger.status) == (180, 3, "stopped")
+
+
+def test_offsets_make_the_fold_idempotent() -> None:
+    ledger = TaskLedger(task_id="t")
+    ledger.mark("events", 41)
+    assert ledger.seen("events", 41)
+    assert ledger.seen("events", 7)
+    assert not ledger.seen("events", 42)
+    assert not ledger.seen("tasks", 0)
+
+
+def test_the_same_handoff_too_often_is_a_loop_and_hops_are_limited() -> None:
+    policy = Policy.model_validate({"loops": {"max_repeats": 2}})
+    ledger = TaskLedger(task_id="t")
+    assert ledger.event(_handoff_step("t", "h1", 1), policy) is None
+    assert ledger.event(_handoff_step("t", "h2", 2), policy) is None
+    assert ledger.event(_handoff_step("t", "h1", 3), policy) is None
+    loop = ledger.event(_handoff_step("t", "h1", 4), policy)
+    assert loop is not None
+    assert loop.kind == "loop"
+    hops = TaskLedger(task_id="u", budget=Budget(max_hops=2), submitted_at=utcnow())
+    breach = hops.event(_handoff_step("u", "z", 3), Policy())
+    assert breach is not None
+    assert (breach.kind, breach.limit) == ("loop", "hops")
+
+
+def test_approving_a_budget_review_extends_the_budget_and_resumes() -> None:
+    policy = Policy.model_validate(
+        {"budgets": {"default": {"max_steps": 1}, "extension": {"steps": 5}}}
+    )
+    ledger = TaskLedger(task_id="t")
+    ledger.event(_llm("t", 1), policy)
+    assert ledger.event(_llm("t", 1), policy) is not None
+    ledger.extend(policy, utcnow())
+    assert (ledger.status, ledger.budget.max_steps) == ("running", 6)
+    assert ledger.event(_llm("t", 1), policy) is None
+
+
+def test_cost_review_rule_stops_the_task_once() -> None:
+    policy = Policy.model_validate(
+        {"reviews": {"rules": [{"name": "pricey", "min_cost_usd": "0.10"}]}}
+    )
+    ledger = TaskLedger(task_id="t")
+    breach = ledger.event(_llm("t", 1, cost="0.2"), policy)
+    assert breach is not None
+    assert breach.kind == "cost_review"
+
+
+def test_breaker_opens_on_failure_rate_half_opens_after_cooldown_and_probe_decides() -> None:
+    policy = Policy.model_validate(
+        {"breakers": {"min_calls": 4, "failure_rate": 0.5, "cooldown_s": 10, "window_s": 60}}
+    ).breakers
+    b = Breaker(key="tool:x")
+    assert b.record(0, 2, 1, policy) is None  # 3 calls: too few for a verdict
+    opened = b.record(1, 0, 1, policy)
+    assert opened is not None
+    assert (opened.old, opened.new) == ("closed", "open")
+    assert b.tick(5, policy) is None
+    half = b.tick(11, policy)
+    assert half is not None
+    assert half.new == "half_open"
+    reopened = b.record(12, 0, 1, policy)
+    assert reopened is not None
+    assert reopened.new == "open"
+    b.tick(30, policy)
+    closed = b.record(31, 1, 0, policy)
+    assert closed is not None
+    assert (closed.new, b.window) == ("closed", [])
+
+
+def test_old_outcomes_leave_the_window() -> None:
+    policy = Policy.model_validate(
+        {"breakers": {"min_calls": 2, "failure_rate": 0.5, "window_s": 10}}
+    ).breakers
+    b = Breaker(key="tool:x")
+    assert b.record(0, 0, 1, policy) is None
+    assert b.record(100, 1, 0, policy) is None  # the failure 100 s ago no longer counts
+    assert b.state == "closed"
+
+
+def _request(kind: str = "tool_call", approvals: int = 2, review_id: str = "r1") -> ReviewRequest:
+    return ReviewRequest(
+        review_id=review_id,
+        task_id="t",
+        agent="a",
+        kind=kind,
+        reason="rule",
+        target_topic="ns.agent.a",
+        parked_value=b"\x00\x01",
+        payload_json="{}",
+        required_approvals=approvals,
+        on_timeout="escalate",
+    )
+
+
+def _decide(reviewer: str, decision: str = "approve", review_id: str = "r1") -> ReviewDecision:
+    return ReviewDecision(
+        review_id=review_id,
+        task_id="t",
+        decision=decision,
+        reviewer=reviewer,
+        reason="ok",
+        shown_sha256="0" * 64,
+    )
+
+
+def test_n_of_m_counts_distinct_reviewers_and_a_second_decision_changes_nothing() -> None:
+    book = ReviewBook(task_id="t")
+    assert book.requested(_request(), Policy(), utcnow()) == []
+    assert book.decision(_decide("alice")) == []
+    assert book.decision(_decide("alice")) == []
+    (release,) = book.decision(_decide("bob"))
+    assert isinstance(release, Release)
+    assert release.reviewers == ("alice", "bob")
+    assert book.decision(_decide("carol", "reject")) == []  # decided already
+    assert book.requested(_request(), Policy(), utcnow()) == []  # redelivered request
+
+
+def test_task_level_reviews_are_decided_together() -> None:
+    book = ReviewBook(task_id="t")
+    book.requested(_request("budget", 1, "r1"), Policy(), utcnow())
+    book.requested(_request("budget", 1, "r2"), Policy(), utcnow())
+    actions = book.decision(_decide("alice", "reject", "r2"))
+    assert sorted(a.request.review_id for a in actions) == ["r1", "r2"]
+    assert all(isinstance(a, Reject) for a in actions)
+
+
+def test_policy_can_send_budget_breaches_straight_to_the_dead_letter_topic() -> None:
+    policy = Policy.model_validate({"budgets": {"on_breach": "dead_letter"}})
+    (action,) = ReviewBook(task_id="t").requested(_request("budget", 1), policy, utcnow())
+    assert isinstance(action, Reject)
+    assert "dead-letter" in action.reason
+
+
+def test_timeouts_escalate_then_reject() -> None:
+    policy = Policy.model_validate({"reviews": {"timeout_s": 60, "max_escalations": 1}})
+    book = ReviewBook(task_id="t")
+    now = utcnow()
+    book.requested(_request(), policy, now)
+    assert book.tick(now, policy) == []
+    (esc,) = book.tick(now + timedelta(seconds=61), policy)
+    assert isinstance(esc, Escalate)
+    assert esc.request.escalations == 1
+    (rej,) = book.tick(now + timedelta(seconds=200), policy)
+    assert isinstance(rej, Reject)
+    assert "timed out" in rej.reason
+
+
+def _chain(n: int) -> list[tuple[int, AuditRecord]]:
+    out: list[tuple[int, AuditRecord]] = []
+    prev = GENESIS
+    for i in range(n):
+        draft = AuditRecord(
+            chain="c",
+            seq=i,
+            prev_sha256=prev,
+            sha256="",
+            actor="supervisor",
+            decision="budget_breach",
+            subject=f"t{i}",
+            details_json="{}",
+        )
+        rec = draft.model_copy(update={"sha256": record_hash(draft)})
+        out.append((i, rec))
+        prev = rec.sha256
+    return out
+
+
+def test_an_intact_chain_verifies_and_tampering_is_found() -> None:
+    chain = _chain(4)
+    assert verify_chain(chain) == []
+    altered = list(chain)
+    altered[1] = (1, altered[1][1].model_copy(update={"subject": "someone else"}))
+    assert [p.offset for p in verify_chain(altered)] == [1]
+    removed = [chain[0], chain[2], chain[3]]
+    assert {p.offset for p in verify_chain(removed)} == {2}
+
+
+def test_review_rules_match_by_tool_agent_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "reviews:\n  rules:\n"
+        "    - {name: big, tool: pay, field: {path: amount, gt: 100}, approvals: 2}\n"
+        "    - {name: publish, agent: writer, field: {path: draft.publish, equals: true}}\n"
+    )
+    policy = load_policy(path)
+    assert match_tool_call(policy, "pay", {"amount": 150}) is not None
+    assert match_tool_call(policy, "pay", {"amount": 50}) is None
+    assert match_handoff(policy, "writer", {"draft": {"publish": True}}) is not None
+    assert match_handoff(policy, "writer", {"draft": {"publish": False}}) is None
+
+
+def test_a_bad_policy_file_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("budgets:\n  defualt: {max_steps: 3}\n")
+    with pytest.raises(PolicyError, match=r"budgets\.defualt"):
+        load_policy(path)
+    with pytest.raises(PolicyError, match="does not exist"):
+        load_policy(tmp_path / "missing.yaml")
