@@ -7,6 +7,7 @@ transaction. Undecodable input becomes a dead letter at once, with its coordinat
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -16,6 +17,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from agentmesh.policy import ReviewMatch, match_handoff
 from agents._codecs import Codecs
 from agents._context import StepEnv
 from agents._control import RELEASED_AT
@@ -57,6 +59,7 @@ from contracts import (
 __all__ = ["Halted", "RecordProcessor"]
 
 _DLQ_HEADROOM = 64 * 1024
+_GATED_IDS = uuid.UUID("3d8f4b2a-9c61-4e0f-b7a5-1e2c3d4f5a6b")
 # (trace id, headers to forward or None to inject from the current span) of the running step.
 _STEP_TRACE: ContextVar[tuple[str | None, list[tuple[str, bytes]] | None]] = ContextVar(
     "agentmesh_step_trace", default=(None, None)
@@ -212,7 +215,7 @@ class RecordProcessor:
         # not the batch's: retrying would fail the same way and block the partition.
         before = list(events)
         try:
-            out, emitted = await self._encode_children(outcome.handoffs)
+            out, emitted = await self._encode_children(outcome.handoffs, envelope, env)
             if outcome.output is not None:
                 output = TaskCompleted(output_json=outcome.output.model_dump_json())
                 events.append(self.event(envelope, output))
@@ -226,7 +229,7 @@ class RecordProcessor:
         return [*out, *self._journal_tombstones(env, envelope, record), *written]
 
     async def _encode_children(
-        self, children: list[Handoff[Any]]
+        self, children: list[Handoff[Any]], parent: Handoff[Any], env: StepEnv
     ) -> tuple[list[Emission], list[EmittedHandoff]]:
         out: list[Emission] = []
         emitted: list[EmittedHandoff] = []
@@ -245,10 +248,17 @@ class RecordProcessor:
                     f"{self.max_claim_bytes}-byte claim-check limit; pass large data by reference"
                 )
             topic = self.codecs.topics.agent(child.to_agent)
-            claim = len(value) > self.claim_threshold
-            headers = _STEP_TRACE.get()[1]
-            headers = inject_headers() if headers is None else list(headers)
-            out.append(Emission(topic, record_key(child), value, headers, claim=claim))
+            gate = None
+            if env.policy is not None and env.policy.reviews.rules:
+                data = child.payload.model_dump(mode="json")
+                gate = match_handoff(env.policy, child.to_agent, data)
+            if gate is not None:
+                out.append(self._gated(child, parent, topic, value, gate))
+            else:
+                claim = len(value) > self.claim_threshold
+                headers = _STEP_TRACE.get()[1]
+                headers = inject_headers() if headers is None else list(headers)
+                out.append(Emission(topic, record_key(child), value, headers, claim=claim))
             emitted.append(
                 EmittedHandoff(
                     handoff_id=child.handoff_id,
@@ -259,6 +269,28 @@ class RecordProcessor:
                 )
             )
         return out, emitted
+
+    def _gated(
+        self, child: Handoff[Any], parent: Handoff[Any], topic: str, value: bytes, gate: ReviewMatch
+    ) -> Emission:
+        """A handoff a review rule holds: parked whole, delivered to ``topic`` on approval."""
+        request = ReviewRequest(
+            review_id=uuid.uuid5(_GATED_IDS, child.handoff_id).hex,
+            task_id=child.task_id,
+            agent=parent.to_agent,
+            kind="handoff",
+            reason=f"{gate.reason}: handoff to {child.to_agent!r}",
+            target_topic=topic,
+            parked_key=record_key(child),
+            parked_value=value,
+            payload_json=child.payload.model_dump_json(),
+            trace_id=_STEP_TRACE.get()[0],
+            required_approvals=gate.rule.approvals,
+            expires_at=utcnow() + timedelta(seconds=gate.timeout_s),
+            on_timeout="escalate" if gate.on_timeout == "escalate" else "reject",
+        )
+        review_topic = self.codecs.topics.review_requests
+        return Emission(review_topic, child.task_id.encode(), self.codecs.review.encode(request))
 
     async def _failed(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentmesh.policy import Policy
 from agents._codecs import Codecs
 from agents._context import StepEnv
 from agents._control import ControlState
@@ -79,6 +80,7 @@ class AgentHarness:
         model: ChatModel | None = None,
         control: ControlState | None = None,
         journal: MemoryJournal | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.mesh = mesh
         self.agent = mesh.get(agent)
@@ -99,7 +101,7 @@ class AgentHarness:
             return await self.codecs.decode_handoff(topic, self.records[topic, partition, offset])
 
         self.env = StepEnv(
-            mesh, self.agent, self.control, self.journal, emit, model, self.state, fetch
+            mesh, self.agent, self.control, self.journal, emit, model, self.state, fetch, policy
         )
         self.processor = RecordProcessor(lambda _p: self.env, self.codecs, "harness")
         self._offset = 0
