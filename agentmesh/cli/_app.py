@@ -11,6 +11,7 @@ import typer
 from agentmesh.cli import _contracts_ops
 from agentmesh.cli._audit import audit_app
 from agentmesh.cli._contracts import contracts_app
+from agentmesh.cli._control import control_app
 from agentmesh.cli._demo import demo
 from agentmesh.cli._infra import infra_app
 from agentmesh.cli._run import run_app
@@ -30,6 +31,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(run_app, name="run")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
+app.add_typer(control_app, name="control")
 app.command()(demo)
 _commands = (_contracts_ops,)  # importing the module registers its commands
 

@@ -197,6 +197,10 @@ async def test_a_tool_call_needing_two_approvals_parks_then_completes(
         await send_decision(s, _decision(request, "alice", "approve"))  # the same person again
         await asyncio.sleep(3)
         assert [r.order for r in governed.REFUNDS] == ["o-1"], "one reviewer released it"
+        # Parked work and the votes so far survive a restart of the supervisor.
+        supervisor.kill9()
+        supervisor.start()
+        await supervisor.wait_ready()
         edited = orjson.dumps({"order": "o-2", "amount": 120.0}).decode()
         await send_decision(
             s, _decision(request, "bob", "approve_edited", edited_payload_json=edited)
@@ -360,3 +364,45 @@ async def test_ledgers_stay_exact_across_a_kill_9_of_the_supervisor(
         await producer.stop()
         await registry.close()
         sup.terminate()
+
+
+async def test_the_kill_switch_from_the_cli_is_obeyed_listed_and_audited(
+    governed_settings: Settings, supervisor: SupervisorProcess
+) -> None:
+    import subprocess
+    import sys
+
+    s = governed_settings
+    env = {**supervisor.env}
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "agentmesh", *args, "--json"],
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        return orjson.loads(done.stdout)
+
+    issued = cli("control", "pause", "--all", "--reason", "incident 42", "--by", "ops-dana")
+    assert (issued["scope"], issued["target"], issued["action"]) == ("global", "*", "pause")
+    rules = cli("control", "list")
+    assert [(r["scope"], r["action"], r["issued_by"]) for r in rules] == [
+        ("global", "pause", "ops-dana")
+    ]
+    topics = Topics(s.namespace)
+
+    async def audited() -> list[AuditRecord]:
+        got = await decoded(s, topics.audit, AuditRecord, None, timeout=1)
+        return [a for a in got if a.decision == "kill_switch"]
+
+    await wait_for(audited, timeout=30)
+    (record,) = await audited()
+    assert (record.actor, record.subject) == ("ops-dana", "global:*")
+    assert orjson.loads(record.details_json)["reason"] == "incident 42"
+    cli("control", "resume", "--all", "--reason", "resolved", "--by", "ops-dana")
+    assert cli("control", "list") == []
+    verdict = cli("audit", "verify")
+    assert verdict["ok"] is True
