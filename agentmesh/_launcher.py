@@ -14,9 +14,11 @@ from pathlib import Path
 
 from agentmesh._settings import Settings
 
-__all__ = ["AgentProcesses", "LaunchError"]
+__all__ = ["SUPERVISOR", "AgentProcesses", "LaunchError"]
 
 READY_LINE = "consuming partitions"
+SUPERVISOR = "supervisor"
+_SUPERVISOR_READY = "Worker]: Ready"
 
 
 class LaunchError(RuntimeError):
@@ -24,11 +26,23 @@ class LaunchError(RuntimeError):
 
 
 class AgentProcesses:
-    """``agentmesh run agent NAME`` for every name, logging to ``log_dir/NAME.log``."""
+    """``agentmesh run agent NAME`` for every name, logging to ``log_dir/NAME.log``.
 
-    def __init__(self, app: str, names: Sequence[str], settings: Settings, log_dir: Path) -> None:
+    With ``supervisor=True`` the supervisor runs beside them (``agentmesh run supervisor``,
+    logging to ``supervisor.log``), governing with ``settings.policy``.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        names: Sequence[str],
+        settings: Settings,
+        log_dir: Path,
+        *,
+        supervisor: bool = False,
+    ) -> None:
         self.app = app
-        self.names = list(names)
+        self.names = [*names, SUPERVISOR] if supervisor else list(names)
         self.log_dir = log_dir
         self.env = {
             **os.environ,
@@ -38,6 +52,8 @@ class AgentProcesses:
             "AGENTMESH_APP": app,
             "COLUMNS": "160",
         }
+        if settings.policy is not None:
+            self.env["AGENTMESH_POLICY"] = str(settings.policy)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def log_of(self, name: str) -> Path:
@@ -47,8 +63,9 @@ class AgentProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in self.names:
             with self.log_of(name).open("wb") as log:
+                command = ["supervisor"] if name == SUPERVISOR else ["agent", name]
                 self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "agentmesh", "run", "agent", name],
+                    [sys.executable, "-m", "agentmesh", "run", *command],
                     env=self.env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -61,7 +78,8 @@ class AgentProcesses:
         waiting = set(self.names)
         while waiting:
             for name in sorted(waiting):
-                if READY_LINE in self.log_of(name).read_text(errors="replace"):
+                ready = _SUPERVISOR_READY if name == SUPERVISOR else READY_LINE
+                if ready in self.log_of(name).read_text(errors="replace"):
                     waiting.discard(name)
                 elif self.procs[name].poll() is not None:
                     raise LaunchError(f"agent {name} exited during start-up:\n{self.tail(name)}")

@@ -39,7 +39,9 @@ def demo(
     """Run the whole mesh locally and put a demo task through it.
 
     Brings up the local Kafka broker and schema registry unless AGENTMESH_KAFKA_BOOTSTRAP is
-    set, starts every agent as its own OS process (logs under AGENTMESH_DATA_DIR/demo),
+    set, starts every agent and the supervisor as its own OS process (logs under
+    AGENTMESH_DATA_DIR/demo; the sample mesh is governed by agents/research/policy.yaml
+    unless AGENTMESH_POLICY is set),
     submits the task, shows its progress live (hops, tokens, cost) and prints the result.
     Without --once it keeps the mesh running for more tasks until Ctrl-C, then stops
     everything it started.
@@ -57,10 +59,16 @@ def demo(
         from agents.research import DEFAULT_QUESTION
 
         payload = {"question": DEFAULT_QUESTION}
+    if settings.policy is None and spec == DEFAULT_APP:
+        from agents.research import DEMO_POLICY
+
+        settings = settings.model_copy(update={"policy": DEMO_POLICY})
     started_infra = _infra_up(settings)
     from agentmesh._launcher import AgentProcesses
 
-    procs = AgentProcesses(spec, list(mesh.agents), settings, settings.local_dir / "demo")
+    procs = AgentProcesses(
+        spec, list(mesh.agents), settings, settings.local_dir / "demo", supervisor=True
+    )
     code = 1
     try:
         code = asyncio.run(
@@ -106,7 +114,7 @@ async def _run(
     from agents._submit import submit_task
     from contracts import SchemaRegistry
 
-    err_console.print(f"starting agents {', '.join(procs.names)} (one process each) ...")
+    err_console.print(f"starting {', '.join(procs.names)} (one process each) ...")
     procs.start()
     await procs.wait_ready()
     registry = SchemaRegistry(settings.registry_url)

@@ -39,6 +39,7 @@ from agents.research._writer import writer
 
 __all__ = [
     "DEFAULT_QUESTION",
+    "DEMO_POLICY",
     "PROMPTS",
     "Draft",
     "Finding",
@@ -58,6 +59,9 @@ __all__ = [
     "search",
     "writer",
 ]
+
+DEMO_POLICY = Path(__file__).parent / "policy.yaml"
+"""The governance policy `make run` starts the supervisor (and agents) with."""
 
 DEFAULT_QUESTION = (
     "How do Kafka transactions, idempotency keys and circuit breakers keep AI agents reliable?"

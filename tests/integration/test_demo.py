@@ -1,5 +1,6 @@
 """`agentmesh demo --once`: the sample mesh, every agent its own process, a task to completion."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentmesh import Settings
+from tests.supervisor_helpers import ledgers
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -32,5 +34,18 @@ def test_demo_once_completes_the_research_task(settings: Settings, tmp_path: Pat
     assert "completed in" in out.stdout
     assert "Report:" in out.stdout  # the reviewer's approved report is printed
     logs = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert logs == ["planner.log", "researcher.log", "reviewer.log", "writer.log"]
+    assert logs == [
+        "planner.log",
+        "researcher.log",
+        "reviewer.log",
+        "supervisor.log",
+        "writer.log",
+    ]
+    # The supervisor governed the task: its ledger (in its changelog topic) counted its calls
+    # under the demo policy (the demo stops it right after the result, maybe before it
+    # folded the very last event).
+    (ledger,) = asyncio.run(ledgers(settings)).values()
+    assert ledger["status"] in ("running", "completed")
+    assert ledger["steps"] > 0
+    assert ledger["budget"]["max_steps"] == 60  # from agents/research/policy.yaml
     assert "started:" not in out.stderr  # the cluster was given: nothing local was started
