@@ -406,3 +406,31 @@ async def test_the_kill_switch_from_the_cli_is_obeyed_listed_and_audited(
     assert cli("control", "list") == []
     verdict = cli("audit", "verify")
     assert verdict["ok"] is True
+
+
+async def test_a_silent_task_past_its_deadline_is_stopped_by_the_clock(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "deadline.yaml"
+    policy.write_text("budgets:\n  default: {deadline_s: 2}\n")
+    s = settings.model_copy(update={"policy": policy})
+    topics = Topics(s.namespace)
+    sup = SupervisorProcess(s, policy, tmp_path).start()
+    await sup.wait_ready()
+    monkeypatch.setenv("LOOPER_DELAY_S", "6")  # one call, then six silent seconds
+    try:
+        async with running(governed.mesh, ["looper"], s):
+            task_id = await _submit(s, "looper", Spin())
+
+            async def breach() -> list[AuditRecord]:
+                got = await decoded(s, topics.audit, AuditRecord, None, timeout=1)
+                return [a for a in got if a.task_id == task_id and a.decision == "budget_breach"]
+
+            # No event arrives after the deadline: only the supervisor's clock can notice.
+            await wait_for(breach, timeout=5.5)
+            (record,) = await breach()
+            assert orjson.loads(record.details_json)["limit"] == "deadline"
+            request = await _parked_for(s, task_id, timeout=20)
+            assert request.kind == "budget"
+    finally:
+        sup.terminate()

@@ -279,3 +279,19 @@ def test_a_bad_policy_file_says_where(tmp_path: Path) -> None:
         load_policy(path)
     with pytest.raises(PolicyError, match="does not exist"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def test_tenant_spend_pauses_over_the_limit_until_enough_ages_out() -> None:
+    from agentmesh.policy import SpendLimit
+    from supervisor import TenantSpend
+
+    limit = SpendLimit(usd=Decimal("1.00"), period_s=3600)
+    spend = TenantSpend(tenant="acme")
+    assert spend.add(0, Decimal("0.60"), limit) is None
+    assert spend.add(600, Decimal("0.30"), limit) is None
+    until = spend.add(1200, Decimal("0.20"), limit)
+    # Over by 0.10: the pause lasts until the first minute's 0.60 leaves the hour.
+    assert until == 60 + 3600
+    assert spend.add(1300, Decimal("0.01"), limit) is None  # paused already
+    assert spend.add(5000, Decimal("0.01"), limit) is None  # the old spend aged out
+    assert spend.total() == Decimal("0.01")  # only the newest minute is left
