@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from opentelemetry.trace import SpanKind
@@ -26,12 +25,11 @@ from contracts import (
     TaskSubmitted,
     Topics,
     new_id,
+    task_id_for,
     validate_payload,
 )
 
 __all__ = ["submit_task"]
-
-_TASK_IDS = uuid.UUID("0b6f3f8e-6c1d-4d55-9a7e-3f2d7c9e1a44")
 
 
 async def submit_task(
@@ -82,7 +80,7 @@ def _build(
     if task_id is None:
         # A retried submission with the same key is the same task: same id, same first
         # handoff, which receivers drop as a repeat.
-        task_id = uuid.uuid5(_TASK_IDS, idempotency_key).hex if idempotency_key else new_id()
+        task_id = task_id_for(idempotency_key) if idempotency_key else new_id()
     task = TaskSubmitted(
         task_id=task_id,
         tenant=tenant,

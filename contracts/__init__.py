@@ -65,7 +65,7 @@ from contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry, SchemaSto
 from contracts._review import ReviewDecision, ReviewRequest
 from contracts._serde import Codec, validate_payload
 from contracts._state import TaskStateRecord
-from contracts._task import TaskSubmitted
+from contracts._task import TaskSubmitted, task_id_for
 from contracts._topics import Topics
 from contracts._wire import HEADER_SIZE, MAGIC_BYTE, frame_header, read_header
 
@@ -140,6 +140,7 @@ __all__ = [
     "new_id",
     "read_header",
     "read_versions",
+    "task_id_for",
     "to_datum",
     "utcnow",
     "validate_payload",

@@ -113,6 +113,27 @@ class SchemaRegistry:
         result: dict[str, Any] = orjson.loads(schema.schema_str or "null")
         return result
 
+    async def subjects(self) -> list[str]:
+        """Every subject the registry holds."""
+        try:
+            return list(await self._client.get_subjects())
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def latest(self, subject: str) -> tuple[int, dict[str, Any]] | None:
+        """The id and schema of ``subject``'s newest version; None if there is no such subject."""
+        try:
+            registered = await self._client.get_latest_version(subject)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return None
+            raise self._unavailable(exc) from exc
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        schema = registered.schema
+        text = schema.schema_str if schema is not None else None
+        return int(registered.schema_id or 0), orjson.loads(text or "null")
+
     async def close(self) -> None:
         """Release the HTTP connections."""
         await self._client.aclose()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import AwareDatetime, Field
 
 from contracts._base import Contract
 from contracts._common import Budget, new_id, utcnow
 
-__all__ = ["TaskSubmitted"]
+__all__ = ["TaskSubmitted", "task_id_for"]
+
+_TASK_IDS = uuid.UUID("0b6f3f8e-6c1d-4d55-9a7e-3f2d7c9e1a44")
+
+
+def task_id_for(idempotency_key: str) -> str:
+    """The task id of a submission with this idempotency key: a retry is the same task,
+    whoever submits it (CLI, gateway)."""
+    return uuid.uuid5(_TASK_IDS, idempotency_key).hex
 
 
 class TaskSubmitted(Contract):

@@ -26,6 +26,7 @@ def test_public_api() -> None:
     assert sorted(agents.research.__all__) == sorted(
         [
             "DEFAULT_QUESTION",
+            "DEMO_POLICY",
             "PROMPTS",
             "Draft",
             "Finding",
