@@ -114,3 +114,39 @@ def run_supervisor_command(
     from supervisor import run_supervisor
 
     run_supervisor(settings, loaded, loglevel=loglevel)
+
+
+@run_app.command("gateway")
+def run_gateway_command(
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (AGENTMESH_GATEWAY_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (AGENTMESH_GATEWAY_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API, the reviewer page (/) and its OpenAPI document (/docs).
+
+    Tokens and roles come from AGENTMESH_GATEWAY_TOKENS_FILE or AGENTMESH_GATEWAY_TOKENS;
+    review decisions are signed with the Ed25519 key in AGENTMESH_GATEWAY_SIGNING_KEY_FILE
+    (created under AGENTMESH_HOME/gateway when unset).
+    """
+    import uvicorn
+
+    from gateway import AuthError, GatewayConfig, Signer, TokenStore, create_app
+
+    settings = get_settings()
+    config = GatewayConfig()
+    try:
+        tokens = TokenStore.load(config.tokens_file, config.tokens)
+    except AuthError as exc:
+        fail(str(exc), json_mode=False)
+    key_file = config.signing_key_file or settings.home / "gateway" / "signing-key.pem"
+    try:
+        signer = Signer.load_or_create(key_file)
+    except (OSError, ValueError) as exc:
+        fail(f"signing key {key_file}: {exc}", json_mode=False)
+    app = create_app(settings, config, tokens=tokens, signer=signer)
+    err_console.print(
+        f"gateway for namespace {settings.namespace} on http://{host or config.host}:"
+        f"{port or config.port} (signing key {signer.key_id})"
+    )
+    uvicorn.run(app, host=host or config.host, port=port or config.port, log_level="info")

@@ -1,0 +1,185 @@
+"""The review queue as the gateway sees it: requests, votes, and how each one ended.
+
+Built by following ``review.requests`` and ``review.decisions`` and the supervisor's audit
+records (``review_released`` / ``review_rejected``), so every gateway instance converges to
+the same view whichever of them took a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from aiokafka import TopicPartition
+
+from agentmesh._settings import Settings
+from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
+from contracts import (
+    AuditRecord,
+    Codec,
+    DecodeError,
+    ReviewDecision,
+    ReviewRequest,
+    SchemaRegistry,
+    Topics,
+)
+
+__all__ = ["ReviewItem", "ReviewView", "shown_hash"]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["pending", "released", "rejected"]
+
+
+def shown_hash(request: ReviewRequest) -> str:
+    """The SHA-256 of exactly what a reviewer is shown of this item (its payload JSON)."""
+    return hashlib.sha256(request.payload_json.encode()).hexdigest()
+
+
+@dataclass
+class ReviewItem:
+    request: ReviewRequest
+    votes: dict[str, ReviewDecision] = field(default_factory=dict)
+    status: Status = "pending"
+    outcome: str | None = None
+    decided_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        r = self.request
+        return {
+            "review_id": r.review_id,
+            "task_id": r.task_id,
+            "agent": r.agent,
+            "kind": r.kind,
+            "reason": r.reason,
+            "requested_at": r.requested_at.isoformat(),
+            "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+            "target_topic": r.target_topic,
+            "payload_json": r.payload_json,
+            "shown_sha256": shown_hash(r),
+            "cost_so_far_usd": str(r.cost_so_far_usd) if r.cost_so_far_usd is not None else None,
+            "tools_called": r.tools_called,
+            "trace_id": r.trace_id,
+            "required_approvals": r.required_approvals,
+            "escalations": r.escalations,
+            "approvals": sorted(n for n, d in self.votes.items() if d.decision != "reject"),
+            "status": self.status,
+            "outcome": self.outcome,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+        }
+
+
+class ReviewView:
+    """Follows the review and audit topics; ``changes`` subscribers get every update."""
+
+    def __init__(self, settings: Settings, registry: SchemaRegistry) -> None:
+        self.topics = Topics(settings.namespace)
+        self.conn = KafkaConnection.from_settings(settings)
+        sub = Topics.subject
+        self.requests = Codec(ReviewRequest, sub(self.topics.review_requests), registry)
+        self.decisions = Codec(ReviewDecision, sub(self.topics.review_decisions), registry)
+        self.audit = Codec(AuditRecord, sub(self.topics.audit), registry)
+        self.items: dict[str, ReviewItem] = {}
+        self.caught_up = asyncio.Event()
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="review-view")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)
+
+    def note_vote(self, decision: ReviewDecision) -> None:
+        """Record a decision this gateway just wrote, before it comes back from Kafka."""
+        item = self.items.get(decision.review_id)
+        if item is not None:
+            item.votes[decision.reviewer] = decision
+            self._publish(item)
+
+    def _publish(self, item: ReviewItem) -> None:
+        data = item.as_json()
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(data)
+
+    async def _follow(self) -> None:
+        t = self.topics
+        names = [t.review_requests, t.review_decisions, t.audit]
+        while True:
+            try:
+                await self._consume(names)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("review view: consuming failed; retrying in 2 s")
+                await asyncio.sleep(2)
+
+    async def _consume(self, names: list[str]) -> None:
+        consumer = make_consumer(
+            self.conn, *names, options=ConsumerOptions(group_id=None, client_suffix="reviews")
+        )
+        try:
+            await consumer.start()
+            ends: dict[TopicPartition, int] | None = None
+            while True:
+                batch = await consumer.getmany(timeout_ms=300)
+                for tp, records in batch.items():
+                    for rec in records:
+                        await self._apply(tp.topic, rec.value)
+                if ends is None and consumer.assignment():
+                    ends = await consumer.end_offsets(list(consumer.assignment()))
+                if not self.caught_up.is_set() and ends is not None:
+                    positions = [await consumer.position(tp) for tp in ends]
+                    if all(p >= ends[tp] for p, tp in zip(positions, ends, strict=True)):
+                        self.caught_up.set()
+        finally:
+            await consumer.stop()
+
+    async def _apply(self, topic: str, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            if topic == self.topics.review_requests:
+                req = await self.requests.decode(value)
+                item = self.items.get(req.review_id)
+                if item is None:
+                    item = self.items[req.review_id] = ReviewItem(req)
+                else:
+                    item.request = req  # an escalation re-issues it
+                self._publish(item)
+            elif topic == self.topics.review_decisions:
+                dec = await self.decisions.decode(value)
+                item = self.items.get(dec.review_id)
+                if item is not None:
+                    item.votes[dec.reviewer] = dec
+                    self._publish(item)
+            else:
+                rec = await self.audit.decode(value)
+                if rec.decision in ("review_released", "review_rejected"):
+                    item = self.items.get(rec.subject)
+                    if item is not None:
+                        item.status = (
+                            "released" if rec.decision == "review_released" else "rejected"
+                        )
+                        item.outcome = rec.details_json
+                        item.decided_at = rec.at
+                        self._publish(item)
+        except DecodeError:
+            log.exception("review view: skipping an unreadable record on %s", topic)

@@ -1,0 +1,151 @@
+"""Control (the kill switch), dead letters, the audit stream, and operations endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sse_starlette.sse import EventSourceResponse
+
+from agentmesh.transport import KafkaConnection, make_admin
+from contracts import AuditRecord
+from gateway._auth import Identity
+from gateway._models import ControlIn, ErrorOut
+from gateway._routes_tasks import issue_control
+from gateway._state import GatewayState, state_of, who
+from gateway._streams import audit_stream
+
+__all__ = ["router"]
+
+router = APIRouter()
+State = Annotated[GatewayState, Depends(state_of)]
+
+
+@router.post("/v1/control", status_code=202, tags=["control"])
+async def kill_switch(
+    body: ControlIn, gw: State, identity: Annotated[Identity, Depends(who("admin"))]
+) -> dict[str, Any]:
+    """Pause, resume or cancel a task, an agent, a tenant, or everything (`global`)."""
+    if body.action == "cancel" and body.scope != "task":
+        error = "cancel applies to a task; pause an agent, a tenant or everything"
+        raise HTTPException(422, {"error": error, "field": "action"})
+    target = "*" if body.scope == "global" else body.target
+    command = await issue_control(gw, identity, body.scope, target, body.action, body.reason)
+    data: dict[str, Any] = orjson.loads(command.model_dump_json())
+    return data
+
+
+@router.get("/v1/control", tags=["control"])
+async def rules(
+    gw: State, _: Annotated[Identity, Depends(who("admin", "auditor"))]
+) -> list[dict[str, Any]]:
+    """The rules in force: pauses, cancels, open breakers."""
+    from agentmesh._control_topic import live_rules
+
+    found = await live_rules(gw.settings)
+    return [orjson.loads(c.model_dump_json()) for c in found.values()]
+
+
+@router.get("/v1/dlq", tags=["dead letters"])
+async def dead_letters(
+    gw: State,
+    _: Annotated[Identity, Depends(who("auditor", "admin"))],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    task: str | None = None,
+) -> list[dict[str, Any]]:
+    """The newest dead letters (original bytes base64), with why and where they came from."""
+    from gateway._dlq import recent_dead_letters
+
+    letters = await recent_dead_letters(gw.settings, gw.dlq, limit=limit, task_id=task)
+    return [orjson.loads(d.model_dump_json()) for d in letters]
+
+
+@router.get("/v1/audit/stream", tags=["streams"], response_class=EventSourceResponse)
+async def audit(  # noqa: PLR0917 - one parameter per query filter
+    gw: State,
+    _: Annotated[Identity, Depends(who("auditor"))],
+    task: str | None = None,
+    agent: str | None = None,
+    decision: str | None = None,
+    from_beginning: bool = False,
+    since: datetime | None = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: audit records as they are appended, filtered by task, agent or
+    decision kind; live unless `from_beginning` or `since`; resumable with `Last-Event-ID`."""
+
+    def keep(r: AuditRecord) -> bool:
+        if task and r.task_id != task:
+            return False
+        if decision and r.decision != decision:
+            return False
+        return not agent or agent == r.subject or f'"{agent}"' in r.details_json
+
+    stream = audit_stream(
+        gw.settings,
+        gw.registry,
+        last_event_id=last_event_id,
+        from_beginning=from_beginning,
+        since=since,
+        keep=keep,
+    )
+    return EventSourceResponse(stream)
+
+
+@router.get("/v1/keys", tags=["operations"])
+async def signing_key(gw: State) -> dict[str, str]:
+    """The public key review decisions are signed with (Ed25519, PEM)."""
+    return {
+        "key_id": gw.signer.key_id,
+        "algorithm": "Ed25519",
+        "public_key_pem": gw.signer.public_pem.decode(),
+    }
+
+
+@router.get("/healthz", tags=["operations"])
+async def health() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"], responses={503: {"model": ErrorOut}})
+async def ready(gw: State) -> JSONResponse:
+    """Ready to serve: Kafka and the schema registry answer (503 names what does not)."""
+    problems = []
+    admin = make_admin(KafkaConnection.from_settings(gw.settings))
+    try:
+        async with asyncio.timeout(3.0):
+            await admin.start()
+            await admin.describe_cluster()
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        problems.append(f"kafka at {gw.settings.bootstrap}: {type(exc).__name__}: {exc}")
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+    try:
+        async with asyncio.timeout(3.0):
+            await gw.registry.latest("agentmesh-readiness-probe")
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"schema registry at {gw.settings.registry_url}: {exc}")
+    if problems:
+        return JSONResponse({"error": "not ready", "detail": problems}, 503)
+    return JSONResponse({"status": "ready", "reviews_loaded": gw.view.caught_up.is_set()})
+
+
+@router.get("/metrics", tags=["operations"], response_class=Response)
+async def prometheus(gw: State) -> Response:
+    """Prometheus metrics (request latency by route, tasks, decisions)."""
+    return Response(generate_latest(gw.metrics), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", include_in_schema=False)
+async def reviewer_page() -> FileResponse:
+    from gateway._app import STATIC
+
+    return FileResponse(STATIC / "index.html")

@@ -1,0 +1,90 @@
+"""What a running gateway holds, and the dependency that says who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from agentmesh._settings import Settings
+from contracts import Codec, ControlCommand, DeadLetter, ReviewDecision, SchemaRegistry, Topics
+from gateway._auth import Identity, Role, TokenStore
+from gateway._config import GatewayConfig
+from gateway._reviews import ReviewView
+from gateway._signing import Signer
+from gateway._submit import Submitter
+
+__all__ = ["GatewayState", "state_of", "who"]
+
+
+class GatewayState:
+    """Kafka clients and views are made in the app's lifespan (they need its event loop)."""
+
+    registry: SchemaRegistry
+    submitter: Submitter
+    view: ReviewView
+    producer: Any
+    decisions: Codec[ReviewDecision]
+    control: Codec[ControlCommand]
+    dlq: Codec[DeadLetter]
+
+    def __init__(
+        self, settings: Settings, config: GatewayConfig, tokens: TokenStore, signer: Signer
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.tokens = tokens
+        self.signer = signer
+        self.topics = Topics(settings.namespace)
+        self.metrics = CollectorRegistry()
+        self.latency = Histogram(
+            "agentmesh_gateway_request_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
+            registry=self.metrics,
+        )
+        self.submitted = Counter(
+            "agentmesh_gateway_tasks_submitted", "tasks accepted", registry=self.metrics
+        )
+        self.decided = Counter(
+            "agentmesh_gateway_review_decisions",
+            "review decisions written",
+            ["decision"],
+            registry=self.metrics,
+        )
+
+
+def state_of(request: Request) -> GatewayState:
+    state: GatewayState = request.app.state.gateway
+    return state
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def who(*roles: Role) -> Callable[..., Awaitable[Identity]]:
+    """A dependency: the caller's identity, if it holds one of ``roles`` (admin holds all)."""
+
+    async def check(
+        request: Request,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Identity:
+        token = creds.credentials if creds is not None else None
+        if token is None and request.method == "GET":
+            # EventSource cannot send headers: streams take the token as a parameter.
+            token = request.query_params.get("access_token")
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if not token:
+            raise HTTPException(401, "missing bearer token", headers=challenge)
+        identity = state_of(request).tokens.identify(token)
+        if identity is None:
+            raise HTTPException(401, "invalid token", headers=challenge)
+        if not any(identity.may(r) for r in roles):
+            needs = " or ".join(roles)
+            raise HTTPException(403, f"{identity.name} may not do this (needs role: {needs})")
+        return identity
+
+    return check

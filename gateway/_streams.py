@@ -1,0 +1,146 @@
+"""Kafka topics as Server-Sent Events, resumable from a Kafka position.
+
+An event's id is the position to resume from: for a task's events the next offset in its
+partition; for the audit stream the next offset of every partition (``p:o,p:o``), so a
+client reconnecting with ``Last-Event-ID`` misses nothing and sees nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from agentmesh._settings import Settings
+from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer, partition_count
+from contracts import AgentEvent, AuditRecord, Codec, DecodeError, SchemaRegistry, Topics
+
+__all__ = ["audit_stream", "parse_positions", "task_stream"]
+
+
+def parse_positions(text: str | None) -> dict[int, int]:
+    """``"0:12,3:40"`` → {0: 12, 3: 40}; anything malformed is ignored (start fresh)."""
+    out: dict[int, int] = {}
+    for part in (text or "").split(","):
+        p, _, o = part.partition(":")
+        if p.strip().isdigit() and o.strip().isdigit():
+            out[int(p)] = int(o)
+    return out
+
+
+async def task_stream(
+    settings: Settings, registry: SchemaRegistry, task_id: str, last_event_id: str | None
+) -> AsyncIterator[dict[str, Any]]:
+    """The task's events from the start (or after ``last_event_id``), then live."""
+    topics = Topics(settings.namespace)
+    conn = KafkaConnection.from_settings(settings)
+    codec = Codec(AgentEvent, Topics.subject(topics.events), registry)
+    count = await partition_count(conn, topics.events, timeout_s=2.0)
+    if count <= 0:
+        return
+    parts = list(range(count))
+    tp = TopicPartition(topics.events, int(DefaultPartitioner()(task_id.encode(), parts, parts)))
+    consumer = make_consumer(conn, options=ConsumerOptions(group_id=None, client_suffix="sse-task"))
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        start = parse_positions(last_event_id).get(tp.partition)
+        if start is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, start)
+        key = task_id.encode()
+        while True:
+            for rec in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if rec.key != key or rec.value is None:
+                    continue
+                try:
+                    event = await codec.decode(rec.value)
+                except DecodeError:
+                    continue
+                yield {
+                    "id": f"{tp.partition}:{rec.offset + 1}",
+                    "event": event.body.kind,
+                    "data": event.model_dump_json(),
+                }
+    finally:
+        await consumer.stop()
+
+
+async def audit_stream(
+    settings: Settings,
+    registry: SchemaRegistry,
+    *,
+    last_event_id: str | None,
+    from_beginning: bool,
+    since: datetime | None,
+    keep: Callable[[AuditRecord], bool],
+) -> AsyncIterator[dict[str, Any]]:
+    """Audit records matching ``keep``; live from now unless told where to start."""
+    topic = Topics(settings.namespace).audit
+    conn = KafkaConnection.from_settings(settings)
+    codec = Codec(AuditRecord, Topics.subject(topic), registry)
+    count = await partition_count(conn, topic, timeout_s=2.0)
+    if count <= 0:
+        return
+    tps = [TopicPartition(topic, p) for p in range(count)]
+    consumer = make_consumer(
+        conn, options=ConsumerOptions(group_id=None, client_suffix="sse-audit")
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await _seek_start(consumer, tps, parse_positions(last_event_id), since, from_beginning)
+        positions = {tp.partition: await consumer.position(tp) for tp in tps}
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000)
+            if not batch:
+                await asyncio.sleep(0)
+            for tp, records in batch.items():
+                for rec in records:
+                    positions[tp.partition] = rec.offset + 1
+                    if rec.value is None:
+                        continue
+                    try:
+                        record = await codec.decode(rec.value)
+                    except DecodeError:
+                        continue
+                    if keep(record):
+                        yield {
+                            "id": ",".join(f"{p}:{o}" for p, o in sorted(positions.items())),
+                            "event": record.decision,
+                            "data": record.model_dump_json(),
+                        }
+    finally:
+        await consumer.stop()
+
+
+async def _seek_start(
+    consumer: Any,
+    tps: list[TopicPartition],
+    resume: dict[int, int],
+    since: datetime | None,
+    from_beginning: bool,
+) -> None:
+    """Where a stream starts: a resumed position, a time, the beginning, or now."""
+    if resume:
+        for tp in tps:
+            if tp.partition in resume:
+                consumer.seek(tp, resume[tp.partition])
+            else:
+                await consumer.seek_to_beginning(tp)
+    elif since is not None:
+        stamp = int(since.timestamp() * 1000)
+        found = await consumer.offsets_for_times(dict.fromkeys(tps, stamp))
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            at = found.get(tp)
+            consumer.seek(tp, at.offset if at is not None else ends[tp])
+    elif from_beginning:
+        await consumer.seek_to_beginning(*tps)
+    else:
+        await consumer.seek_to_end(*tps)

@@ -1,0 +1,228 @@
+"""Publishing a task from the gateway, validated against the registry, not against code.
+
+The gateway does not import agents: an agent's input contract is the schema registered for
+its inbox (``<ns>.agent.<name>-value``). The payload is checked against that schema (the
+error names the field), and the task record and first handoff are written in one
+transaction, exactly as ``agentmesh task submit`` writes them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from fastavro import parse_schema, schemaless_writer
+from fastavro.validation import ValidationError as AvroValidationError
+from fastavro.validation import validate
+
+from agentmesh._settings import Settings
+from agentmesh.transport import KafkaConnection, ProducerOptions, make_admin, make_producer
+from contracts import (
+    Budget,
+    Codec,
+    SchemaRegistry,
+    TaskSubmitted,
+    Topics,
+    frame_header,
+    new_id,
+    task_id_for,
+    to_datum,
+    utcnow,
+)
+
+__all__ = ["PayloadRejected", "Submitter", "UnknownAgent"]
+
+
+class UnknownAgent(LookupError):
+    def __init__(self, agent: str, known: list[str]) -> None:
+        super().__init__(f"no agent {agent!r}; known agents: {', '.join(known) or 'none yet'}")
+        self.agent = agent
+        self.known = known
+
+
+class PayloadRejected(ValueError):
+    """The input does not fit the agent's input schema; ``field`` says where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Submitter:
+    """One transactional producer, reused; schemas of inboxes cached after first use."""
+
+    def __init__(self, settings: Settings, registry: SchemaRegistry) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.namespace)
+        self.registry = registry
+        self.conn = KafkaConnection.from_settings(settings)
+        self.task_codec = Codec(TaskSubmitted, Topics.subject(self.topics.tasks), registry)
+        self._inboxes: dict[str, tuple[bytes, Any, dict[str, Any]]] = {}
+        self._names: dict[str, str] = {}
+        self._recent: OrderedDict[str, str] = OrderedDict()  # idempotency key → task id
+        self._producer = make_producer(
+            self.conn,
+            ProducerOptions(transactional_id=f"{self.topics.namespace}.gateway.{new_id()}"),
+        )
+
+    async def start(self) -> None:
+        await self.task_codec.register()
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def known_agents(self) -> list[str]:
+        admin = make_admin(self.conn)
+        await admin.start()
+        try:
+            prefix = f"{self.topics.namespace}.agent."
+            names = [
+                t.removeprefix(prefix) for t in await admin.list_topics() if t.startswith(prefix)
+            ]
+        finally:
+            await admin.close()
+        return sorted(n for n in names if "." not in n)
+
+    async def _inbox(self, agent: str) -> tuple[bytes, Any, dict[str, Any]]:
+        cached = self._inboxes.get(agent)
+        if cached is not None:
+            return cached
+        try:
+            topic = self.topics.agent(agent)
+        except ValueError:
+            raise UnknownAgent(agent, await self.known_agents()) from None
+        found = await self.registry.latest(Topics.subject(topic))
+        if found is None or agent not in await self.known_agents():
+            raise UnknownAgent(agent, await self.known_agents())
+        schema_id, schema = found
+        payload_schema = next(f["type"] for f in schema["fields"] if f["name"] == "payload")
+        entry = (frame_header(schema_id), parse_schema(schema), payload_schema)
+        self._names[agent] = _fullname(payload_schema)
+        self._inboxes[agent] = entry
+        return entry
+
+    async def submit(
+        self,
+        agent: str,
+        payload: dict[str, Any],
+        *,
+        budget: Budget,
+        tenant: str,
+        submitted_by: str,
+        idempotency_key: str | None,
+        labels: dict[str, str],
+    ) -> tuple[TaskSubmitted, bool]:
+        """Publish; returns the task and whether it is new (False: a retried submission)."""
+        header, parsed, payload_schema = await self._inbox(agent)
+        if idempotency_key is not None and idempotency_key in self._recent:
+            task_id = self._recent[idempotency_key]
+            return _stub(task_id, agent, tenant, submitted_by, idempotency_key), False
+        data = _with_defaults(payload_schema, payload)
+        task_id = task_id_for(idempotency_key) if idempotency_key else new_id()
+        now = utcnow()
+        handoff = {
+            "task_id": task_id,
+            "handoff_id": task_id,
+            "parent_id": None,
+            "from_agent": submitted_by,
+            "to_agent": agent,
+            "hop": 0,
+            "created_at": now,
+            "tenant": tenant,
+            "budget": to_datum(budget),
+            "context": [],
+            "idempotency_key": idempotency_key or task_id,
+            "payload": data,
+        }
+        try:
+            validate(handoff, parsed, raise_errors=True, strict=True)
+        except AvroValidationError as exc:
+            field, problem = _problem(exc, self._names.get(agent, ""))
+            raise PayloadRejected(
+                field, f"input does not fit {agent!r}'s input schema: {problem}"
+            ) from None
+
+        task = TaskSubmitted(
+            task_id=task_id,
+            tenant=tenant,
+            entry_agent=agent,
+            input_json=orjson.dumps(payload).decode(),
+            budget=budget,
+            submitted_at=now,
+            submitted_by=submitted_by,
+            idempotency_key=idempotency_key,
+            labels=labels,
+        )
+        buf = io.BytesIO()
+        buf.write(header)
+        schemaless_writer(buf, parsed, handoff)
+        key = task_id.encode()
+        async with self._producer.transaction():
+            await self._producer.send(self.topics.tasks, self.task_codec.encode(task), key=key)
+            await self._producer.send(self.topics.agent(agent), buf.getvalue(), key=key)
+        if idempotency_key is not None:
+            self._recent[idempotency_key] = task_id
+            while len(self._recent) > 100_000:
+                self._recent.popitem(last=False)
+        return task, True
+
+
+def _stub(task_id: str, agent: str, tenant: str, by: str, key: str) -> TaskSubmitted:
+    return TaskSubmitted(
+        task_id=task_id,
+        tenant=tenant,
+        entry_agent=agent,
+        input_json="{}",
+        submitted_by=by,
+        idempotency_key=key,
+    )
+
+
+def _with_defaults(schema: Any, data: Any) -> Any:
+    """``data`` with every missing record field that has a default filled in (recursively)."""
+    if isinstance(schema, dict) and schema.get("type") == "record" and isinstance(data, dict):
+        out = dict(data)
+        for f in schema["fields"]:
+            if f["name"] not in out and "default" in f:
+                out[f["name"]] = f["default"]
+            if f["name"] in out:
+                out[f["name"]] = _with_defaults(f["type"], out[f["name"]])
+        return out
+    if isinstance(schema, list) and data is not None:
+        for branch in schema:
+            if (
+                isinstance(branch, dict)
+                and branch.get("type") == "record"
+                and isinstance(data, dict)
+            ):
+                return _with_defaults(branch, data)
+    return data
+
+
+def _fullname(schema: Any) -> str:
+    if isinstance(schema, dict) and "name" in schema:
+        name = str(schema["name"])
+        namespace = schema.get("namespace")
+        return name if "." in name or not namespace else f"{namespace}.{name}"
+    return ""
+
+
+def _problem(exc: AvroValidationError, payload_name: str) -> tuple[str, str]:
+    """(the payload field at fault, what is wrong with it). fastavro names fields by their
+    record's full name (``dev.agentmesh.Refund.order``); the client knows them as ``order``."""
+    found = list(getattr(exc, "errors", None) or [])
+    if not found:
+        return "payload", str(exc)
+    first = found[0]
+    field = str(getattr(first, "field", "") or "")
+    if payload_name and field.startswith(payload_name + "."):
+        field = field[len(payload_name) + 1 :]
+    elif field == payload_name or not field:
+        field = "payload"
+    datum = getattr(first, "datum", None)
+    expected = getattr(first, "schema", None)
+    shown = "missing" if datum is None else f"{datum!r}"
+    return field, f"{field}: {shown}, expected {expected}"
