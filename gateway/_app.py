@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from agentmesh._settings import Settings
@@ -34,6 +37,8 @@ from gateway._topology import ensure_gateway_topics
 
 __all__ = ["STATIC", "create_app"]
 
+log = logging.getLogger(__name__)
+
 STATIC = Path(__file__).parent / "static"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
@@ -48,11 +53,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await _start(gw)
+        # Kafka or the registry may be down when the gateway starts: it serves health and
+        # readiness (503 saying why) and keeps trying, instead of failing to start.
+        bring_up = asyncio.create_task(_bring_up(gw), name="gateway-start")
         try:
             yield
         finally:
-            await _stop(gw)
+            bring_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bring_up
+            if gw.up.is_set():
+                await _stop(gw)
 
     app = FastAPI(
         title="agentmesh gateway",
@@ -66,6 +77,20 @@ def create_app(
     app.state.gateway = gw
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def only_when_up(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if (
+            gw.up.is_set()
+            or not request.url.path.startswith("/v1/")
+            or request.url.path == "/v1/keys"
+        ):
+            return await call_next(request)
+        return JSONResponse(
+            {"error": f"not ready: {gw.last_error or 'starting'} (see /readyz)"}, 503
+        )
 
     @app.middleware("http")
     async def measure(
@@ -104,8 +129,31 @@ async def _start(gw: GatewayState) -> None:
     await gw.view.start()
 
 
+async def _bring_up(gw: GatewayState) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await _start(gw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever failed is reported by /readyz
+            gw.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("gateway not ready (%s); retrying in %.1f s", gw.last_error, delay)
+            with contextlib.suppress(Exception):
+                await _stop(gw)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        else:
+            gw.last_error = None
+            gw.up.set()
+            return
+
+
 async def _stop(gw: GatewayState) -> None:
-    await gw.view.stop()
-    await gw.producer.stop()
-    await gw.submitter.stop()
-    await gw.registry.close()
+    # Parts started in order; after a failed start only some exist.
+    for part in ("view", "producer", "submitter"):
+        if hasattr(gw, part):
+            await getattr(gw, part).stop()
+            delattr(gw, part)
+    if hasattr(gw, "registry"):
+        await gw.registry.close()

@@ -117,7 +117,7 @@ async def health() -> dict[str, str]:
 @router.get("/readyz", tags=["operations"], responses={503: {"model": ErrorOut}})
 async def ready(gw: State) -> JSONResponse:
     """Ready to serve: Kafka and the schema registry answer (503 names what does not)."""
-    problems = []
+    problems = [] if gw.up.is_set() else [f"starting: {gw.last_error or 'connecting'}"]
     admin = make_admin(KafkaConnection.from_settings(gw.settings))
     try:
         async with asyncio.timeout(3.0):
@@ -128,14 +128,22 @@ async def ready(gw: State) -> JSONResponse:
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
-    try:
-        async with asyncio.timeout(3.0):
-            await gw.registry.latest("agentmesh-readiness-probe")
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"schema registry at {gw.settings.registry_url}: {exc}")
+    problems += await _registry_problems(gw)
     if problems:
         return JSONResponse({"error": "not ready", "detail": problems}, 503)
     return JSONResponse({"status": "ready", "reviews_loaded": gw.view.caught_up.is_set()})
+
+
+async def _registry_problems(gw: GatewayState) -> list[str]:
+    import httpx
+
+    url = gw.settings.registry_url
+    try:
+        async with httpx.AsyncClient(timeout=3.0) as client:
+            (await client.get(f"{url}/subjects", params={"limit": 1})).raise_for_status()
+    except httpx.HTTPError as exc:
+        return [f"schema registry at {url}: {type(exc).__name__}: {exc}"]
+    return []
 
 
 @router.get("/metrics", tags=["operations"], response_class=Response)

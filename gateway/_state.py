@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -39,6 +40,8 @@ class GatewayState:
         self.tokens = tokens
         self.signer = signer
         self.topics = Topics(settings.namespace)
+        self.up = asyncio.Event()  # Kafka clients, codecs and the review view are running
+        self.last_error: str | None = None
         self.metrics = CollectorRegistry()
         self.latency = Histogram(
             "agentmesh_gateway_request_seconds",

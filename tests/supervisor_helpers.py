@@ -68,6 +68,7 @@ class SupervisorProcess:
         self.proc.wait()
 
     def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM; the supervisor bounds its own shutdown (see supervisor._run)."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
