@@ -8,20 +8,31 @@ transaction, exactly as ``agentmesh task submit`` writes them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections import OrderedDict
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
 from fastavro import parse_schema, schemaless_writer
 from fastavro.validation import ValidationError as AvroValidationError
 from fastavro.validation import validate
 
 from agentmesh._settings import Settings
-from agentmesh.transport import KafkaConnection, ProducerOptions, make_admin, make_producer
+from agentmesh.transport import (
+    ConsumerOptions,
+    KafkaConnection,
+    ProducerOptions,
+    make_admin,
+    make_consumer,
+    make_producer,
+    partition_count,
+)
 from contracts import (
     Budget,
     Codec,
+    DecodeError,
     SchemaRegistry,
     TaskSubmitted,
     Topics,
@@ -70,6 +81,37 @@ class Submitter:
     async def start(self) -> None:
         await self.task_codec.register()
         await self._producer.start()
+        await self._remember_recent()
+
+    async def _remember_recent(self, per_partition: int = 10_000) -> None:
+        """Idempotency keys of the newest submissions, so a retry after a gateway restart
+        is still recognised (whoever submitted it: CLI, another gateway)."""
+        topic = self.topics.tasks
+        count = await partition_count(self.conn, topic, timeout_s=1.0)
+        if count <= 0:
+            return
+        tps = [TopicPartition(topic, p) for p in range(count)]
+        consumer = make_consumer(
+            self.conn, options=ConsumerOptions(group_id=None, client_suffix="gateway-recent")
+        )
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            begins = await consumer.beginning_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, max(begins[tp], ends[tp] - per_partition))
+            for tp in tps:
+                while await consumer.position(tp) < ends[tp]:
+                    for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                        if rec.value is None:
+                            continue
+                        with contextlib.suppress(DecodeError):
+                            task = await self.task_codec.decode(rec.value)
+                            if task.idempotency_key:
+                                self._recent[task.idempotency_key] = task.task_id
+        finally:
+            await consumer.stop()
 
     async def stop(self) -> None:
         await self._producer.stop()

@@ -268,3 +268,21 @@ async def test_metrics_count_requests(client: httpx.AsyncClient) -> None:
         'agentmesh_gateway_request_seconds_count{method="GET",route="/v1/reviews",status="200"}'
         in text
     )
+
+
+async def test_a_retry_after_a_gateway_restart_is_still_the_same_task(
+    settings: Settings, tmp_path: Path
+) -> None:
+    body = {"agent": "payer", "input": {"order": "o-r", "amount": 2}}
+    headers = {**auth("sam"), "Idempotency-Key": "retry-across-restarts"}
+    ids = []
+    async with running(governed.mesh, ["payer"], settings):
+        for _ in range(2):  # two gateway lifetimes
+            async with serving(settings, tmp_path) as url, httpx.AsyncClient(base_url=url) as c:
+                await wait_for(lambda c=c: _ready(c), timeout=30)
+                r = await c.post("/v1/tasks", json=body, headers=headers, timeout=15)
+                ids.append((r.status_code, r.json()["task_id"], r.json()["duplicate"]))
+    assert ids[0][0] == ids[1][0] == 202
+    assert ids[0][1] == ids[1][1]
+    assert (ids[0][2], ids[1][2]) == (False, True)
+    assert [t.task_id for t in await _tasks_on_topic(settings)] == [ids[0][1]]
