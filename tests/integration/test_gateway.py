@@ -286,3 +286,32 @@ async def test_a_retry_after_a_gateway_restart_is_still_the_same_task(
     assert ids[0][1] == ids[1][1]
     assert (ids[0][2], ids[1][2]) == (False, True)
     assert [t.task_id for t in await _tasks_on_topic(settings)] == [ids[0][1]]
+
+
+async def test_a_task_submitted_over_http_flows_through_the_sample_mesh(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from agents import research
+
+    agents = list(research.mesh.agents)
+    async with (
+        running(research.mesh, agents, settings),
+        serving(settings, tmp_path) as url,
+        httpx.AsyncClient(base_url=url, timeout=15) as c,
+    ):
+        await wait_for(lambda: _ready(c), timeout=30)
+        body = {"agent": "planner", "input": {"question": research.DEFAULT_QUESTION}}
+        accepted = await c.post("/v1/tasks", json=body, headers=auth("sam"))
+        assert accepted.status_code == 202
+        events_url = accepted.json()["events_url"]
+        # The task's own event stream, live, until the result.
+        events = await _sse(c, events_url, auth("sam"), until="task_completed", wait_s=60)
+        agents_seen = {orjson.loads(e["data"])["agent"] for e in events}
+        assert agents_seen == {"planner", "researcher", "writer", "reviewer"}
+        status = (await c.get(accepted.json()["status_url"], headers=auth("ada"))).json()
+        assert status["state"] == "completed"
+        assert status["hops"] >= 3
+        report = status["output"]
+        assert report["question"] == research.DEFAULT_QUESTION
+        assert report["approved"] is True
+        assert report["text"]
