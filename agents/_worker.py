@@ -85,6 +85,7 @@ class WorkerOptions:
     halt_poll_s: float = 0.2  # how often a halted worker looks for the kill switch to lift
     readopt_after_s: float = 10.0  # after a fence: take the partition again if still ours
     adopt_retry_s: float = 1.0  # a failed adoption is tried again after this, doubling
+    adopt_timeout_s: float = 7.0  # one partition's adoption at most (session timeout is 10 s)
     retry_backoff_s: float = 1.0  # before redoing a batch that failed
     max_failures: int = 3  # an input failing its batch this often is dead-lettered
     instance: str = f"{socket.gethostname()}-{os.getpid()}"
@@ -346,7 +347,11 @@ class AgentWorker:
     async def _adopted(self, tp: TopicPartition) -> bool:
         """Adopt ``tp``; on failure leave it paused, with nothing half set up, and say why."""
         try:
-            await self.adopt(tp)
+            # Bounded: adoption runs inside the group's rebalance; one slow partition (its
+            # previous owner's transaction still open, a long journal) must not hold the
+            # others or stall the rebalance past the session timeout. It is retried later.
+            async with asyncio.timeout(self.options.adopt_timeout_s):
+                await self.adopt(tp)
         except Exception as exc:
             # Consumed without its producer and journal, the partition would go nowhere.
             self._consumer.pause(tp)
@@ -501,7 +506,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # tried again with backoff.
         worker = self.worker
         async with worker.batch_lock:
-            taken = [tp for tp in sorted(assigned) if await worker._adopted(tp)]
+            order = sorted(assigned)
+            # All at once: with many partitions, one after another could outlast the session.
+            adopted = await asyncio.gather(*(worker._adopted(tp) for tp in order))
+            taken = [tp for tp, ok in zip(order, adopted, strict=True) if ok]
             for tp in assigned.difference(taken):
                 worker._readopt_soon(tp, worker.options.adopt_retry_s)
         worker.ready.set()

@@ -119,3 +119,32 @@ async def test_a_partition_revoked_while_waiting_is_not_taken_again() -> None:
     await asyncio.sleep(0.1)
     assert calls == 1
     assert worker._producers == {}
+
+
+async def test_partitions_are_adopted_together_and_a_slow_one_does_not_hold_the_rest() -> None:
+    """F13: adoption runs inside the rebalance; one after another, many partitions (or one
+    stuck behind its previous owner's open transaction) could outlast the session."""
+    options = WorkerOptions(adopt_timeout_s=0.3, adopt_retry_s=5.0)
+    worker = AgentWorker(pipeline.mesh, "worker", Settings(namespace="unit"), options=options)
+    harness = AgentHarness(pipeline.mesh, "worker")
+    worker.processor = RecordProcessor(lambda _p: harness.env, harness.codecs, "unit")
+    worker.poison = PoisonGuard(worker.processor)
+    parts = {TopicPartition("in", p) for p in range(6)}
+    stuck = TopicPartition("in", 5)
+    consumer = Consumer(parts)
+    worker._consumer = consumer
+
+    async def adopt(tp: TopicPartition) -> None:
+        worker._producers[tp.partition] = Producer()
+        await asyncio.sleep(60 if tp == stuck else 0.2)  # each takes a while; one never ends
+
+    worker.adopt = adopt  # type: ignore[method-assign]
+    start = time.monotonic()
+    await _Rebalance(worker).on_partitions_assigned(parts)
+    took = time.monotonic() - start
+    # Together: about one adoption's time (0.2 s) plus the bound on the stuck one, not 6 x 0.2 s.
+    assert took < 0.9, took
+    assert set(worker._producers) == {0, 1, 2, 3, 4}
+    assert stuck in consumer.paused
+    for task in worker._readopting.values():
+        task.cancel()
