@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from contracts import JournalEntry
 
-__all__ = ["JournalView", "MemoryJournal", "journal_key"]
+__all__ = ["MAX_JOURNALED_BYTES", "JournalView", "MemoryJournal", "journal_key"]
+
+log = logging.getLogger(__name__)
+
+MAX_JOURNALED_BYTES = 900_000
+"""A result larger than this (as JSON) is not journaled: it would not fit a Kafka message."""
 
 
 def journal_key(handoff_id: str, seq: int) -> str:
@@ -29,7 +35,20 @@ class JournalView:
         return self._index.get(journal_key(handoff_id, seq))
 
     async def record(self, entry: JournalEntry) -> None:
-        await self._persist(entry)  # durable before it counts as done
+        if len(entry.value_json) > MAX_JOURNALED_BYTES:
+            # The call succeeded and was paid for: failing it now would pay again on the
+            # retry. Keep the result for this process only; a crash before the step commits
+            # repeats the call (return large data by reference to avoid that).
+            log.warning(
+                "%s %r of task %s returned %d bytes, over the journal's %d: not journaled",
+                entry.kind,
+                entry.target,
+                entry.task_id,
+                len(entry.value_json),
+                MAX_JOURNALED_BYTES,
+            )
+        else:
+            await self._persist(entry)  # durable before it counts as done
         self._index[journal_key(entry.handoff_id, entry.seq)] = entry
 
     def keys_of(self, handoff_id: str) -> list[str]:
