@@ -16,6 +16,7 @@ from contracts import (
     JournalEntry,
     ReviewRequest,
     SchemaStore,
+    StepDone,
     TaskStateRecord,
     Topics,
 )
@@ -40,6 +41,7 @@ class Codecs:
         self.journal = Codec(JournalEntry, sub(topics.agent_journal(agent)), registry)
         self.control = Codec(ControlCommand, sub(topics.control), registry)
         self.state = Codec(TaskStateRecord, sub(topics.agent_state(agent)), registry)
+        self.done = Codec(StepDone, sub(topics.agent_done(agent)), registry)
         self.claim_chunk = Codec(ClaimChunk, sub(topics.claims), registry)
         self.claim_ticket = Codec(ClaimTicket, f"{topics.claims}.ticket-value", registry)
         self._inboxes: dict[str, Codec[Handoff[Any]]] = {agent: self.inbox}
@@ -53,6 +55,7 @@ class Codecs:
             self.journal,
             self.control,
             self.state,
+            self.done,
             self.claim_chunk,
             self.claim_ticket,
             self.review,

@@ -51,6 +51,7 @@ from contracts import (
     Handoff,
     Header,
     ReviewRequest,
+    StepDone,
     TaskCompleted,
     TaskFailed,
     utcnow,
@@ -131,9 +132,23 @@ class RecordProcessor:
         # A parked step is not done: released, it must run again (not be dropped as a
         # repeat) and find its journaled calls (not pay for them again).
         done.parked = any(e.topic == self.codecs.topics.review_requests for e in emissions)
+        if not done.parked:
+            # Durable memory of the repeat check, in the step's transaction: a worker that
+            # takes the partition later (after a restart) still recognises this input.
+            emissions.append(self._done_marker(record, envelope))
         self._pending.setdefault(record.partition, []).append(done)
         self._pending_keys.setdefault(record.partition, set()).add(done.idempotency_key)
         return emissions
+
+    def _done_marker(self, record: RawRecord, envelope: Handoff[Any]) -> Emission:
+        marker = StepDone(
+            idempotency_key=envelope.idempotency_key,
+            task_id=envelope.task_id,
+            handoff_id=envelope.handoff_id,
+        )
+        topic = self.codecs.topics.agent_done(envelope.to_agent)
+        key = envelope.idempotency_key.encode()
+        return Emission(topic, key, self.codecs.done.encode(marker), partition=record.partition)
 
     async def reject(self, record: RawRecord, error: DecodeError) -> list[Emission]:
         """Dead-letter a record that could not even be turned into a message."""

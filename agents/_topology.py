@@ -10,6 +10,7 @@ from contracts import Topics
 __all__ = ["ensure_agent_topics"]
 
 _COMPACT = {"cleanup.policy": "compact"}
+_WEEK_MS = str(7 * 24 * 3600 * 1000)
 
 
 async def ensure_agent_topics(
@@ -40,8 +41,15 @@ async def ensure_agent_topics(
     inbox = topics.agent(agent)
     # Just created: we know its size; metadata can lag creation for seconds on a cold broker.
     inbox_partitions = partitions if inbox in created else await _visible(conn, inbox)
-    for side in (topics.agent_journal(agent), topics.agent_state(agent)):
-        made = await ensure_topics(conn, [TopicSpec(side, inbox_partitions, rf, _COMPACT)])
+    sides = {
+        topics.agent_journal(agent): _COMPACT,
+        topics.agent_state(agent): _COMPACT,
+        # Compacted to the newest marker per input, and forgotten after a week: the window in
+        # which a repeat of an input is recognised across restarts.
+        topics.agent_done(agent): {"cleanup.policy": "compact,delete", "retention.ms": _WEEK_MS},
+    }
+    for side, config in sides.items():
+        made = await ensure_topics(conn, [TopicSpec(side, inbox_partitions, rf, config)])
         side_partitions = inbox_partitions if side in made else await _visible(conn, side)
         if side_partitions != inbox_partitions:
             raise RuntimeError(

@@ -462,6 +462,9 @@ class AgentWorker:
             self.conn, self.topics.agent_state(name), p, self.codecs.state
         )
         self._states[p] = StateView(states)
+        done = await load_partition(self.conn, self.topics.agent_done(name), p, self.codecs.done)
+        for marker in sorted(done.values(), key=lambda m: m.done_at):
+            self.processor.remember(p, marker.idempotency_key)
         self._consumer.resume(tp)  # it may have been paused after a fence
 
     async def release(self, tp: TopicPartition) -> None:

@@ -162,7 +162,7 @@ class AgentHarness:
         self._offset += 1
         run = HarnessRun(usage=self._usage.copy())
         for emission in await self.processor.process(record):
-            if emission.value is None or emission.topic.endswith((".state", ".journal")):
+            if emission.value is None or emission.topic.endswith((".state", ".journal", ".done")):
                 continue
             if emission.topic == self.topics.events:
                 run.events.append(await self.codecs.events.decode(emission.value))

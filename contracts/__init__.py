@@ -64,7 +64,7 @@ from contracts._journal import JournalEntry
 from contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry, SchemaStore
 from contracts._review import ReviewDecision, ReviewRequest
 from contracts._serde import Codec, validate_payload
-from contracts._state import TaskStateRecord
+from contracts._state import StepDone, TaskStateRecord
 from contracts._task import TaskSubmitted, task_id_for
 from contracts._topics import Topics
 from contracts._wire import HEADER_SIZE, MAGIC_BYTE, frame_header, read_header
@@ -116,6 +116,7 @@ __all__ = [
     "SchemaRegistrationError",
     "SchemaRegistry",
     "SchemaStore",
+    "StepDone",
     "StepFinished",
     "StepStarted",
     "TaskCompleted",

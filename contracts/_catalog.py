@@ -25,7 +25,7 @@ from contracts._events import AgentEvent
 from contracts._handoff import Handoff
 from contracts._journal import JournalEntry
 from contracts._review import ReviewDecision, ReviewRequest
-from contracts._state import TaskStateRecord
+from contracts._state import StepDone, TaskStateRecord
 from contracts._task import TaskSubmitted
 from contracts._topics import Topics
 
@@ -81,6 +81,7 @@ CATALOG: tuple[ContractSpec, ...] = (
     # One journal per agent, co-partitioned with its inbox.
     ContractSpec("journal-entry", JournalEntry, None, "handoff_id/seq (compacted)"),
     ContractSpec("task-state", TaskStateRecord, None, "task_id (compacted)"),
+    ContractSpec("step-done", StepDone, None, "idempotency_key (compacted, retained 7 days)"),
     ContractSpec("claim-chunk", ClaimChunk, lambda t: t.claims, "sha256/index (compacted)"),
     # Tickets ride on the topic of the message they replace, under their own subject.
     ContractSpec("claim-ticket", ClaimTicket, None, "that of the replaced message"),

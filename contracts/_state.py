@@ -7,7 +7,7 @@ from pydantic import AwareDatetime, Field
 from contracts._base import Contract
 from contracts._common import utcnow
 
-__all__ = ["TaskStateRecord"]
+__all__ = ["StepDone", "TaskStateRecord"]
 
 
 class TaskStateRecord(Contract):
@@ -19,3 +19,15 @@ class TaskStateRecord(Contract):
     state_json: str = Field(description="the state, a JSON object")
     version: int = Field(ge=1, description="how many steps have written it")
     updated_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class StepDone(Contract):
+    """On ``<ns>.agent.<name>.done`` (compacted and time-retained, keyed by the handoff's
+    idempotency key, co-partitioned with the inbox): this input was handled. Written in the
+    step's transaction, read back when a worker takes the partition, so a repeat is
+    recognised even after a restart."""
+
+    idempotency_key: str
+    task_id: str
+    handoff_id: str
+    done_at: AwareDatetime = Field(default_factory=utcnow)

@@ -65,6 +65,10 @@ class Topics:
         """Agent ``name``'s durable per-task state (co-partitioned with its inbox)."""
         return f"{self.agent(name)}.state"
 
+    def agent_done(self, name: str) -> str:
+        """Agent ``name``'s record of handled inputs (co-partitioned with its inbox)."""
+        return f"{self.agent(name)}.done"
+
     @staticmethod
     def subject(topic: str) -> str:
         """The registry subject of a topic's values (Confluent TopicNameStrategy)."""
