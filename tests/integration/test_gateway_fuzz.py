@@ -36,6 +36,7 @@ async def test_no_generated_request_gets_a_server_error(settings: Settings, tmp_
             "--generation-deterministic",
             "--request-timeout",
             "20",
+            cwd=tmp_path,  # schemathesis keeps its example database in the working directory
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
