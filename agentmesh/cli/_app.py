@@ -14,7 +14,9 @@ from agentmesh.cli._contracts import contracts_app
 from agentmesh.cli._control import control_app
 from agentmesh.cli._demo import demo
 from agentmesh.cli._infra import infra_app
+from agentmesh.cli._review import review_app
 from agentmesh.cli._run import run_app
+from agentmesh.cli._tail import tail
 from agentmesh.cli._task import task_app
 
 __all__ = ["app", "main"]
@@ -32,6 +34,8 @@ app.add_typer(run_app, name="run")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 app.add_typer(control_app, name="control")
+app.add_typer(review_app, name="review")
+app.command()(tail)
 app.command()(demo)
 _commands = (_contracts_ops,)  # importing the module registers its commands
 

@@ -1,4 +1,5 @@
-"""``agentmesh task submit | show | watch``: put work into the mesh and read its story."""
+"""``agentmesh task submit | show | watch | cancel``: put work into the mesh, read its story,
+stop it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rich.table import Table
 from agentmesh._settings import get_settings
 from agentmesh.cli._apps import AppOption, load_app
 from agentmesh.cli._output import JsonOption, err_console, fail, out_console, print_json
+from agentmesh.cli._remote import ByOpt, GatewayOpt, TokenOpt, no_by_with_gateway, run
 
 if TYPE_CHECKING:
     from agentmesh._timeline import TaskTimeline
@@ -127,6 +129,51 @@ def watch(
     out_console.print(_summary(timeline), highlight=False)
     if not timeline.finished or timeline.failure:
         raise typer.Exit(1)
+
+
+@task_app.command()
+def cancel(  # noqa: PLR0917 - each option is one CLI flag
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    by: ByOpt = None,
+    gateway: GatewayOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Stop a task before its next LLM or tool call (it ends as task_failed, Cancelled).
+
+    Writes the control record task:<id>, as `agentmesh control cancel --task` does.
+    """
+    from agentmesh.cli._control import _issue
+
+    no_by_with_gateway(gateway, by)
+    if not gateway:
+        _issue("cancel", "task", task_id, reason, by, json_out)
+        return
+    from urllib.parse import quote
+
+    from agentmesh._gateway_client import GatewayClient
+
+    async def go() -> dict[str, Any]:
+        async with GatewayClient(gateway, token) as gw:
+            found: dict[str, Any] = await gw.call(
+                "POST", f"/v1/tasks/{quote(task_id, safe='')}/cancel", params={"reason": reason}
+            )
+            return found
+
+    answer = run(go(), json_mode=json_out, doing=f"cancel task {task_id}")
+    if json_out:
+        print_json(
+            {
+                "command_id": answer.get("command_id"),
+                "scope": "task",
+                "target": task_id,
+                "action": "cancel",
+                "reason": reason,
+            }
+        )
+    else:
+        out_console.print(f"cancel task {task_id!r}: issued ({answer.get('command_id')})")
 
 
 def describe(event: AgentEvent) -> str:
