@@ -71,6 +71,10 @@ infra-status: install ## Show whether the local broker and registry are healthy
 bench-codec: install ## Avro codec speed: fastavro vs avro-python3 vs agentmesh's Codec
 	$(UV) run --locked --with avro-python3==1.10.2 python -m bench.codec $(BENCH_ARGS)
 
+.PHONY: bench-gateway
+bench-gateway: install ## Gateway POST /v1/tasks latency (p50/p99) vs GET /healthz, with hey (or wrk)
+	$(RUN) python -m bench.gateway $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove caches in the work tree (not the downloaded jars)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
