@@ -33,6 +33,3 @@ class GatewayConfig(BaseSettings):
         "created under AGENTMESH_HOME/gateway and reused.",
     )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="Larger requests get 413.")
-    review_ttl_s: float = Field(
-        default=7 * 86400.0, gt=0, description="How far back the review queue is read on start."
-    )

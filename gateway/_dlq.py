@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 from aiokafka import TopicPartition
 
 from agentmesh._settings import Settings
 from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer, partition_count
 from contracts import Codec, DeadLetter, DecodeError, Topics
 
-__all__ = ["recent_dead_letters"]
+__all__ = ["dead_letter_json", "recent_dead_letters"]
+
+
+def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter as JSON; its original key, value and header values (arbitrary bytes,
+    often Avro) as base64."""
+    data = letter.model_dump(mode="python")
+    for name in ("original_key", "original_value"):
+        raw = data.get(name)
+        data[name] = None if raw is None else base64.b64encode(raw).decode()
+    data["original_headers"] = [
+        {"key": h.key, "value": None if h.value is None else base64.b64encode(h.value).decode()}
+        for h in letter.original_headers
+    ]
+    data["failed_at"] = letter.failed_at.isoformat()
+    return data
 
 
 async def recent_dead_letters(

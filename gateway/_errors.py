@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -40,6 +41,11 @@ def install_error_handlers(app: FastAPI) -> None:
         field = first["field"] or None
         message = f"{field or 'request body'}: {first['error']}"
         return JSONResponse({"error": message, "field": field, "detail": detail}, 422)
+
+    @app.exception_handler(KafkaError)
+    async def kafka_down(_: Request, exc: KafkaError) -> JSONResponse:
+        # Nothing was committed: the client may retry (with its Idempotency-Key).
+        return JSONResponse({"error": f"Kafka: {type(exc).__name__}: {exc}; retry"}, 503)
 
     @app.exception_handler(RegistryUnavailableError)
     async def registry_down(_: Request, exc: RegistryUnavailableError) -> JSONResponse:

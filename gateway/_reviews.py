@@ -85,6 +85,9 @@ class ReviewView:
         self.decisions = Codec(ReviewDecision, sub(self.topics.review_decisions), registry)
         self.audit = Codec(AuditRecord, sub(self.topics.audit), registry)
         self.items: dict[str, ReviewItem] = {}
+        # Decisions and outcomes read before their request (the three topics are read in no
+        # fixed order): applied when the request arrives.
+        self._early: dict[str, list[ReviewDecision | AuditRecord]] = {}
         self.caught_up = asyncio.Event()
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -161,25 +164,36 @@ class ReviewView:
                 item = self.items.get(req.review_id)
                 if item is None:
                     item = self.items[req.review_id] = ReviewItem(req)
+                    for early in self._early.pop(req.review_id, []):
+                        self._fold(item, early)
                 else:
                     item.request = req  # an escalation re-issues it
                 self._publish(item)
-            elif topic == self.topics.review_decisions:
-                dec = await self.decisions.decode(value)
-                item = self.items.get(dec.review_id)
-                if item is not None:
-                    item.votes[dec.reviewer] = dec
-                    self._publish(item)
+                return
+            found: ReviewDecision | AuditRecord
+            if topic == self.topics.review_decisions:
+                decision = await self.decisions.decode(value)
+                found, review_id = decision, decision.review_id
             else:
-                rec = await self.audit.decode(value)
-                if rec.decision in ("review_released", "review_rejected"):
-                    item = self.items.get(rec.subject)
-                    if item is not None:
-                        item.status = (
-                            "released" if rec.decision == "review_released" else "rejected"
-                        )
-                        item.outcome = rec.details_json
-                        item.decided_at = rec.at
-                        self._publish(item)
+                record = await self.audit.decode(value)
+                if record.decision not in ("review_released", "review_rejected"):
+                    return
+                found, review_id = record, record.subject
+            item = self.items.get(review_id)
+            if item is None:
+                self._early.setdefault(review_id, []).append(found)
+                return
+            self._fold(item, found)
+            self._publish(item)
         except DecodeError:
             log.exception("review view: skipping an unreadable record on %s", topic)
+
+    @staticmethod
+    def _fold(item: ReviewItem, found: ReviewDecision | AuditRecord) -> None:
+        if isinstance(found, ReviewDecision):
+            item.votes[found.reviewer] = found
+            return
+        released = found.decision == "review_released"
+        item.status = "released" if released else "rejected"
+        item.outcome = found.details_json
+        item.decided_at = found.at

@@ -16,6 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 from agentmesh.transport import KafkaConnection, make_admin
 from contracts import AuditRecord
 from gateway._auth import Identity
+from gateway._dlq import dead_letter_json
 from gateway._models import ControlIn, ErrorOut
 from gateway._routes_tasks import issue_control
 from gateway._state import GatewayState, state_of, who
@@ -63,7 +64,7 @@ async def dead_letters(
     from gateway._dlq import recent_dead_letters
 
     letters = await recent_dead_letters(gw.settings, gw.dlq, limit=limit, task_id=task)
-    return [orjson.loads(d.model_dump_json()) for d in letters]
+    return [dead_letter_json(d) for d in letters]
 
 
 @router.get("/v1/audit/stream", tags=["streams"], response_class=EventSourceResponse)
@@ -87,7 +88,7 @@ async def audit(  # noqa: PLR0917 - one parameter per query filter
             return False
         return not agent or agent == r.subject or f'"{agent}"' in r.details_json
 
-    stream = audit_stream(
+    stream = await audit_stream(
         gw.settings,
         gw.registry,
         last_event_id=last_event_id,

@@ -7,7 +7,6 @@ client reconnecting with ``Last-Event-ID`` misses nothing and sees nothing twice
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -80,43 +79,51 @@ async def audit_stream(
     since: datetime | None,
     keep: Callable[[AuditRecord], bool],
 ) -> AsyncIterator[dict[str, Any]]:
-    """Audit records matching ``keep``; live from now unless told where to start."""
+    """Audit records matching ``keep``; live from now unless told where to start.
+
+    Where it starts is fixed before this returns (so before the response begins): a record
+    appended after a client sees the response's headers is never missed.
+    """
     topic = Topics(settings.namespace).audit
     conn = KafkaConnection.from_settings(settings)
     codec = Codec(AuditRecord, Topics.subject(topic), registry)
     count = await partition_count(conn, topic, timeout_s=2.0)
-    if count <= 0:
-        return
-    tps = [TopicPartition(topic, p) for p in range(count)]
+    tps = [TopicPartition(topic, p) for p in range(max(count, 0))]
     consumer = make_consumer(
         conn, options=ConsumerOptions(group_id=None, client_suffix="sse-audit")
     )
-    await consumer.start()
-    try:
+    positions: dict[int, int] = {}
+    if tps:
+        await consumer.start()
         consumer.assign(tps)
         await _seek_start(consumer, tps, parse_positions(last_event_id), since, from_beginning)
         positions = {tp.partition: await consumer.position(tp) for tp in tps}
-        while True:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if not batch:
-                await asyncio.sleep(0)
-            for tp, records in batch.items():
-                for rec in records:
-                    positions[tp.partition] = rec.offset + 1
-                    if rec.value is None:
-                        continue
-                    try:
-                        record = await codec.decode(rec.value)
-                    except DecodeError:
-                        continue
-                    if keep(record):
-                        yield {
-                            "id": ",".join(f"{p}:{o}" for p, o in sorted(positions.items())),
-                            "event": record.decision,
-                            "data": record.model_dump_json(),
-                        }
-    finally:
-        await consumer.stop()
+
+    async def records() -> AsyncIterator[dict[str, Any]]:
+        if not tps:
+            return
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for tp, found in batch.items():
+                    for rec in found:
+                        positions[tp.partition] = rec.offset + 1
+                        if rec.value is None:
+                            continue
+                        try:
+                            record = await codec.decode(rec.value)
+                        except DecodeError:
+                            continue
+                        if keep(record):
+                            yield {
+                                "id": ",".join(f"{p}:{o}" for p, o in sorted(positions.items())),
+                                "event": record.decision,
+                                "data": record.model_dump_json(),
+                            }
+        finally:
+            await consumer.stop()
+
+    return records()
 
 
 async def _seek_start(

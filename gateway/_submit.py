@@ -8,6 +8,7 @@ transaction, exactly as ``agentmesh task submit`` writes them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 from collections import OrderedDict
@@ -42,6 +43,7 @@ from contracts import (
     to_datum,
     utcnow,
 )
+from gateway._batcher import TransactionalBatcher
 
 __all__ = ["PayloadRejected", "Submitter", "UnknownAgent"]
 
@@ -73,14 +75,17 @@ class Submitter:
         self._inboxes: dict[str, tuple[bytes, Any, dict[str, Any]]] = {}
         self._names: dict[str, str] = {}
         self._recent: OrderedDict[str, str] = OrderedDict()  # idempotency key → task id
-        self._producer = make_producer(
-            self.conn,
-            ProducerOptions(transactional_id=f"{self.topics.namespace}.gateway.{new_id()}"),
-        )
+        self._inflight: dict[str, asyncio.Future[str]] = {}  # idempotency key → task id
+
+        def producer() -> Any:
+            txn = f"{self.topics.namespace}.gateway.{new_id()}"
+            return make_producer(self.conn, ProducerOptions(transactional_id=txn))
+
+        self._writer = TransactionalBatcher(producer)
 
     async def start(self) -> None:
         await self.task_codec.register()
-        await self._producer.start()
+        await self._writer.start()
         await self._remember_recent()
 
     async def _remember_recent(self, per_partition: int = 10_000) -> None:
@@ -114,7 +119,7 @@ class Submitter:
             await consumer.stop()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        await self._writer.stop()
 
     async def known_agents(self) -> list[str]:
         admin = make_admin(self.conn)
@@ -159,9 +164,60 @@ class Submitter:
     ) -> tuple[TaskSubmitted, bool]:
         """Publish; returns the task and whether it is new (False: a retried submission)."""
         header, parsed, payload_schema = await self._inbox(agent)
-        if idempotency_key is not None and idempotency_key in self._recent:
-            task_id = self._recent[idempotency_key]
-            return _stub(task_id, agent, tenant, submitted_by, idempotency_key), False
+        if idempotency_key is not None:
+            # A retry racing the original waits for it rather than publishing again.
+            earlier = self._recent.get(idempotency_key)
+            if earlier is None and idempotency_key in self._inflight:
+                with contextlib.suppress(Exception):
+                    earlier = await asyncio.shield(self._inflight[idempotency_key])
+            if earlier is not None:
+                return _stub(earlier, agent, tenant, submitted_by, idempotency_key), False
+            mine: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            self._inflight[idempotency_key] = mine
+        try:
+            task = await self._publish(
+                agent,
+                payload,
+                header,
+                parsed,
+                payload_schema,
+                budget=budget,
+                tenant=tenant,
+                submitted_by=submitted_by,
+                idempotency_key=idempotency_key,
+                labels=labels,
+            )
+        except BaseException as exc:
+            if idempotency_key is not None:
+                self._inflight.pop(idempotency_key, None)
+                if isinstance(exc, Exception):
+                    mine.set_exception(exc)
+                    mine.exception()  # marked retrieved: nobody else may be waiting
+                else:
+                    mine.cancel()
+            raise
+        if idempotency_key is not None:
+            self._recent[idempotency_key] = task.task_id
+            while len(self._recent) > 100_000:
+                self._recent.popitem(last=False)
+            self._inflight.pop(idempotency_key, None)
+            mine.set_result(task.task_id)
+        return task, True
+
+    async def _publish(
+        self,
+        agent: str,
+        payload: dict[str, Any],
+        header: bytes,
+        parsed: Any,
+        payload_schema: Any,
+        *,
+        budget: Budget,
+        tenant: str,
+        submitted_by: str,
+        idempotency_key: str | None,
+        labels: dict[str, str],
+    ) -> TaskSubmitted:
         data = _with_defaults(payload_schema, payload)
         task_id = task_id_for(idempotency_key) if idempotency_key else new_id()
         now = utcnow()
@@ -202,14 +258,13 @@ class Submitter:
         buf.write(header)
         schemaless_writer(buf, parsed, handoff)
         key = task_id.encode()
-        async with self._producer.transaction():
-            await self._producer.send(self.topics.tasks, self.task_codec.encode(task), key=key)
-            await self._producer.send(self.topics.agent(agent), buf.getvalue(), key=key)
-        if idempotency_key is not None:
-            self._recent[idempotency_key] = task_id
-            while len(self._recent) > 100_000:
-                self._recent.popitem(last=False)
-        return task, True
+        await self._writer.write(
+            [
+                (self.topics.tasks, key, self.task_codec.encode(task)),
+                (self.topics.agent(agent), key, buf.getvalue()),
+            ]
+        )
+        return task
 
 
 def _stub(task_id: str, agent: str, tenant: str, by: str, key: str) -> TaskSubmitted:

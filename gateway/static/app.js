@@ -46,7 +46,6 @@
   const cards = new Map(); // review_id -> the card's elements and form state
   const settled = new Set(); // review ids known to be released or rejected (never pending again)
   const decided = new Set(JSON.parse(sessionStorage.getItem(DECIDED_KEY) || "[]"));
-  let buffered = null; // stream events that arrive while the list is loading
   let stream = null;
   let retryTimer = null;
   let retryDelay = 1000;
@@ -159,8 +158,14 @@
     closeStream();
     items.clear();
     settled.clear();
+    decided.clear();
+    sessionStorage.removeItem(DECIDED_KEY);
     for (const id of [...cards.keys()]) removeCard(id);
     renderCount();
+    ui.killReason.value = "";
+    ui.killStatus.textContent = "";
+    delete ui.kill.dataset.state;
+    killValidate();
     showLogin(message);
   }
 
@@ -198,8 +203,13 @@
 
   // ---- the queue and its live updates ------------------------------------------------------
 
+  // Each list load in flight notes the ids the stream touched meanwhile: for those the
+  // stream's version may be newer than the list's, so the list does not overrule it.
+  const loads = new Set();
+
   async function loadList() {
-    buffered = [];
+    const touched = new Set();
+    loads.add(touched);
     try {
       const list = await api("GET", "v1/reviews?status=pending");
       const fresh = new Map();
@@ -207,26 +217,33 @@
         if (item.status === "pending" && !settled.has(item.review_id)) fresh.set(item.review_id, item);
       }
       for (const id of [...items.keys()]) {
-        if (!fresh.has(id)) items.delete(id);
+        if (!fresh.has(id) && !touched.has(id)) items.delete(id);
       }
-      for (const [id, item] of fresh) items.set(id, item);
-      const late = buffered;
-      buffered = null;
-      for (const item of late) apply(item);
+      for (const [id, item] of fresh) {
+        const known = items.get(id);
+        if (!known || !touched.has(id) || further(item, known)) items.set(id, item);
+      }
       showError("");
       render();
     } catch (err) {
-      buffered = null;
       showError(err.message);
       if (err.status === 401) signOut(err.message);
       throw err;
     } finally {
+      loads.delete(touched);
       ui.loading.hidden = true;
     }
   }
 
+  function further(a, b) {
+    // Approvals and escalations only grow while an item is pending.
+    const count = (x) => (Array.isArray(x.approvals) ? x.approvals.length : 0);
+    return count(a) > count(b) || (a.escalations || 0) > (b.escalations || 0);
+  }
+
   function apply(item) {
     const id = item.review_id;
+    for (const touched of loads) touched.add(id);
     if (item.status !== "pending") {
       settled.add(id);
       if (items.delete(id)) {
@@ -246,10 +263,6 @@
       return;
     }
     if (!item || typeof item.review_id !== "string") return;
-    if (buffered) {
-      buffered.push(item);
-      return;
-    }
     apply(item);
     render();
   }
@@ -443,19 +456,39 @@
     const payloadSlot = el("div", { class: "payload-slot" });
     const warning = el("p", { class: "warning", testid: "item-warning", role: "alert", hidden: true });
 
+    // The supervisor applies an edit to the parked step's input, but a held tool call shows
+    // the call ({tool, arguments}): an edit of what is shown would not fit and the work would
+    // be rejected. So a tool call is approved or rejected as shown.
+    const noEdit = item.kind === "tool_call";
     const radios = CHOICES.map(([value, label, hint]) => {
+      const off = noEdit && value === "approve_edited";
       const input = el("input", {
         type: "radio",
         name: `r${n}-decision`,
         value,
         id: `r${n}-${value}`,
         testid: `choice-${value}`,
+        disabled: off,
+        "aria-describedby": off ? `r${n}-noedit` : null,
       });
       const wrap = el(
         "div",
         { class: `choice choice-${value}` },
         input,
-        el("label", { for: `r${n}-${value}` }, el("strong", { text: label }), el("span", { class: "hint", text: ` — ${hint}` })),
+        el(
+          "label",
+          { for: `r${n}-${value}` },
+          el("strong", { text: label }),
+          el("span", { class: "hint", text: ` — ${hint}` }),
+        ),
+        off
+          ? el("span", {
+              id: `r${n}-noedit`,
+              class: "hint unavailable",
+              testid: "edit-unavailable",
+              text: "(not for a held tool call: approve or reject it as shown)",
+            })
+          : null,
       );
       return { input, wrap };
     });
@@ -511,7 +544,7 @@
     );
     const card = {
       root, heading, summary, detailsSlot, payloadSlot, warning, radios, edited, editedError,
-      editBox, reason, submit, status, form, fieldset, item: null, busy: false, verified: null,
+      editBox, reason, submit, status, form, fieldset, item: null, busy: false, verified: null, receipt: null,
     };
 
     for (const r of radios) r.input.addEventListener("change", () => validate(card));
@@ -549,12 +582,22 @@
       card.fieldset.disabled = true;
       card.reason.disabled = true;
       card.edited.disabled = true;
-      const approvals = Array.isArray(item.approvals) ? item.approvals.length : 0;
-      card.status.textContent =
-        `You decided this review. Approvals: ${approvals} of ${item.required_approvals}; ` +
-        "waiting for the others or for the supervisor to release it.";
+      showDecided(card);
     }
     validate(card);
+  }
+
+  function showDecided(card) {
+    const item = card.item;
+    const approvals = Array.isArray(item.approvals) ? item.approvals.length : 0;
+    const next =
+      approvals < item.required_approvals
+        ? "Waiting for more reviewers."
+        : "Waiting for the supervisor to act on it; it then leaves the queue.";
+    card.status.classList.remove("error");
+    card.status.textContent =
+      `${card.receipt || "You decided this review."} ` +
+      `Approvals so far: ${approvals} of ${item.required_approvals}. ${next}`;
   }
 
   async function verify(card, item) {
@@ -633,10 +676,9 @@
       sessionStorage.setItem(DECIDED_KEY, JSON.stringify([...decided]));
       card.reason.disabled = true;
       card.edited.disabled = true;
-      card.status.textContent =
-        `Recorded: ${out.decision} by ${out.reviewer}, signed (key ${out.key_id || "none"}). ` +
-        "The item leaves the queue once the supervisor acts on it.";
+      card.receipt = `Recorded: ${out.decision} by ${out.reviewer}, signed (key ${out.key_id || "none"}).`;
       card.warning.hidden = true;
+      showDecided(card);
     } catch (err) {
       card.fieldset.disabled = false;
       card.status.textContent = err.message;

@@ -315,3 +315,43 @@ async def test_a_task_submitted_over_http_flows_through_the_sample_mesh(
         assert report["question"] == research.DEFAULT_QUESTION
         assert report["approved"] is True
         assert report["text"]
+
+
+async def test_dead_letters_are_listed_with_their_original_bytes(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    import base64
+
+    from tests.runtime_helpers import send_raw
+
+    garbage = b"\x00\xff not avro \xfe"
+    await send_raw(settings, Topics(settings.namespace).agent("payer"), garbage, b"t-bad")
+
+    async def listed() -> list[dict[str, Any]]:
+        r = await client.get("/v1/dlq", params={"task": "t-bad"}, headers=auth("ada"))
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    await wait_for(listed, timeout=30)
+    (letter,) = await listed()
+    assert letter["stage"] == "decode"
+    assert base64.b64decode(letter["original_value"]) == garbage
+    assert letter["original_topic"] == Topics(settings.namespace).agent("payer")
+
+
+async def test_concurrent_submissions_all_land_and_concurrent_retries_are_one_task(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    async def submit(i: int, key: str | None) -> httpx.Response:
+        headers = auth("sam") if key is None else {**auth("sam"), "Idempotency-Key": key}
+        body = {"agent": "payer", "input": {"order": f"c-{i}", "amount": 1}}
+        return await client.post("/v1/tasks", json=body, headers=headers)
+
+    many = await asyncio.gather(*(submit(i, None) for i in range(40)))
+    assert [r.status_code for r in many] == [202] * 40
+    same = await asyncio.gather(*(submit(99, "one-order") for _ in range(10)))
+    assert [r.status_code for r in same] == [202] * 10
+    assert len({r.json()["task_id"] for r in same}) == 1
+    assert sorted(r.json()["duplicate"] for r in same) == [False] + [True] * 9
+    on_topic = [t.task_id for t in await _tasks_on_topic(settings)]
+    assert len(on_topic) == len(set(on_topic)) == 41
