@@ -14,11 +14,12 @@ from pathlib import Path
 
 from agentmesh._settings import Settings
 
-__all__ = ["SUPERVISOR", "AgentProcesses", "LaunchError"]
+__all__ = ["GATEWAY", "SUPERVISOR", "AgentProcesses", "LaunchError"]
 
 READY_LINE = "consuming partitions"
 SUPERVISOR = "supervisor"
-_SUPERVISOR_READY = "Worker]: Ready"
+GATEWAY = "gateway"
+_READY = {SUPERVISOR: "Worker]: Ready", GATEWAY: "Application startup complete"}
 
 
 class LaunchError(RuntimeError):
@@ -29,7 +30,8 @@ class AgentProcesses:
     """``agentmesh run agent NAME`` for every name, logging to ``log_dir/NAME.log``.
 
     With ``supervisor=True`` the supervisor runs beside them (``agentmesh run supervisor``,
-    logging to ``supervisor.log``), governing with ``settings.policy``.
+    logging to ``supervisor.log``), governing with ``settings.policy``; with ``gateway_env``
+    the gateway too (``agentmesh run gateway``, configured by those variables).
     """
 
     def __init__(
@@ -40,9 +42,12 @@ class AgentProcesses:
         log_dir: Path,
         *,
         supervisor: bool = False,
+        gateway_env: dict[str, str] | None = None,
     ) -> None:
         self.app = app
         self.names = [*names, SUPERVISOR] if supervisor else list(names)
+        if gateway_env is not None:
+            self.names.append(GATEWAY)
         self.log_dir = log_dir
         self.env = {
             **os.environ,
@@ -54,6 +59,7 @@ class AgentProcesses:
         }
         if settings.policy is not None:
             self.env["AGENTMESH_POLICY"] = str(settings.policy)
+        self.env.update(gateway_env or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def log_of(self, name: str) -> Path:
@@ -63,7 +69,7 @@ class AgentProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in self.names:
             with self.log_of(name).open("wb") as log:
-                command = ["supervisor"] if name == SUPERVISOR else ["agent", name]
+                command = [name] if name in _READY else ["agent", name]
                 self.procs[name] = subprocess.Popen(
                     [sys.executable, "-m", "agentmesh", "run", *command],
                     env=self.env,
@@ -78,7 +84,7 @@ class AgentProcesses:
         waiting = set(self.names)
         while waiting:
             for name in sorted(waiting):
-                ready = _SUPERVISOR_READY if name == SUPERVISOR else READY_LINE
+                ready = _READY.get(name, READY_LINE)
                 if ready in self.log_of(name).read_text(errors="replace"):
                     waiting.discard(name)
                 elif self.procs[name].poll() is not None:

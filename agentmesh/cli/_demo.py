@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,7 +40,7 @@ def demo(
     """Run the whole mesh locally and put a demo task through it.
 
     Brings up the local Kafka broker and schema registry unless AGENTMESH_KAFKA_BOOTSTRAP is
-    set, starts every agent and the supervisor as its own OS process (logs under
+    set, starts every agent, the supervisor and the gateway as its own OS process (logs under
     AGENTMESH_DATA_DIR/demo; the sample mesh is governed by agents/research/policy.yaml
     unless AGENTMESH_POLICY is set),
     submits the task, shows its progress live (hops, tokens, cost) and prints the result.
@@ -66,14 +67,22 @@ def demo(
     started_infra = _infra_up(settings)
     from agentmesh._launcher import AgentProcesses
 
+    gateway = _gateway_env()
     procs = AgentProcesses(
-        spec, list(mesh.agents), settings, settings.local_dir / "demo", supervisor=True
+        spec,
+        list(mesh.agents),
+        settings,
+        settings.local_dir / "demo",
+        supervisor=True,
+        gateway_env=gateway.env,
     )
     code = 1
     try:
         code = asyncio.run(
             _run(settings, procs, spec, entry=entry, payload=payload, timeout_s=timeout_s)
         )
+        if code == 0:
+            gateway.announce()
         if code == 0 and not once:
             _serve_until_interrupted(procs, entry)
     except KeyboardInterrupt:
@@ -87,6 +96,44 @@ def demo(
             LocalInfra(settings).down(only=started_infra)
             err_console.print(f"stopped {', '.join(started_infra)}")
     raise typer.Exit(code)
+
+
+class _DemoGateway:
+    """The gateway `make run` starts: a free port, and fresh tokens printed for the user."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.tokens = {role: secrets.token_urlsafe(18) for role in ("admin", "reviewer")}
+        self.env = {
+            "AGENTMESH_GATEWAY_PORT": str(port),
+            "AGENTMESH_GATEWAY_TOKENS": ";".join(
+                f"demo-{role}:{token}:{role}" for role, token in self.tokens.items()
+            ),
+        }
+
+    def announce(self) -> None:
+        url = f"http://127.0.0.1:{self.port}"
+        out_console.print(
+            f"gateway: {url} (reviewer page), {url}/docs (API); tokens for this run: "
+            f"reviewer {self.tokens['reviewer']}, admin {self.tokens['admin']}",
+            highlight=False,
+        )
+
+
+def _gateway_env() -> _DemoGateway:
+    import socket
+
+    from gateway import GatewayConfig
+
+    wanted = GatewayConfig().port
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", wanted))
+            port = wanted
+        except OSError:
+            probe.bind(("127.0.0.1", 0))  # the usual port is taken: any free one
+            port = probe.getsockname()[1]
+    return _DemoGateway(port)
 
 
 def _infra_up(settings: Settings) -> list[str]:

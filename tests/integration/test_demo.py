@@ -32,9 +32,11 @@ def test_demo_once_completes_the_research_task(settings: Settings, tmp_path: Pat
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "completed in" in out.stdout
+    assert "gateway: http://127.0.0.1:" in out.stdout  # with this run's tokens
     assert "Report:" in out.stdout  # the reviewer's approved report is printed
     logs = sorted(p.name for p in (tmp_path / "demo").iterdir())
     assert logs == [
+        "gateway.log",
         "planner.log",
         "researcher.log",
         "reviewer.log",
