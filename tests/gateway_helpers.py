@@ -21,7 +21,13 @@ TOKENS = {
     "ada": "auditor-token-0123456789",
     "root": "admin-token-0123456789",
 }
-ROLES = {"sam": "submitter", "rita": "reviewer", "rob": "reviewer", "ada": "auditor", "root": "admin"}
+ROLES = {
+    "sam": "submitter",
+    "rita": "reviewer",
+    "rob": "reviewer",
+    "ada": "auditor",
+    "root": "admin",
+}
 
 
 def inline_tokens() -> str:
