@@ -75,6 +75,10 @@ bench-codec: install ## Avro codec speed: fastavro vs avro-python3 vs agentmesh'
 bench-gateway: install ## Gateway POST /v1/tasks latency (p50/p99) vs GET /healthz, with hey (or wrk)
 	$(RUN) python -m bench.gateway $(BENCH_ARGS)
 
+.PHONY: bench-supervisor
+bench-supervisor: install ## Supervisor events/s (budgets, breakers on) vs a bare faust counter
+	$(RUN) python -m bench.supervisor $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove caches in the work tree (not the downloaded jars)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
