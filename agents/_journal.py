@@ -56,6 +56,12 @@ class JournalView:
         prefix = f"{handoff_id}/"
         return [k for k in self._index if k.startswith(prefix)]
 
+    def entries_of(self, handoff_id: str) -> list[JournalEntry]:
+        """The recorded calls of a step, in call order."""
+        prefix = f"{handoff_id}/"
+        found = [e for k, e in self._index.items() if k.startswith(prefix)]
+        return sorted(found, key=lambda e: e.seq)
+
     def forget(self, keys: list[str]) -> None:
         for key in keys:
             self._index.pop(key, None)

@@ -371,6 +371,11 @@ class RecordProcessor:
             parked_key=record.key,
             parked_value=record.value or b"",
             payload_json=review.payload_json if review else envelope.payload.model_dump_json(),
+            tools_called=[
+                e.target
+                for e in self.env_for(record.partition).journal.entries_of(envelope.handoff_id)
+                if e.kind == "tool"
+            ],
             trace_id=_STEP_TRACE.get()[0],
             required_approvals=review.approvals if review else 1,
             expires_at=expires_at,

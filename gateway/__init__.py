@@ -8,6 +8,7 @@ events and the audit trail as Server-Sent Events; a reviewer web page at ``/``.
 from gateway._app import create_app
 from gateway._auth import ROLES, AuthError, Identity, TokenStore
 from gateway._config import GatewayConfig
+from gateway._logging import redact_access_log
 from gateway._reviews import ReviewItem, ReviewView, shown_hash
 from gateway._signing import Signer, signed_bytes, verify_decision
 from gateway._streams import parse_positions
@@ -27,6 +28,7 @@ __all__ = [
     "UnknownAgent",
     "create_app",
     "parse_positions",
+    "redact_access_log",
     "shown_hash",
     "signed_bytes",
     "verify_decision",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from aiokafka import TopicPartition
 
 from agentmesh._settings import Settings
@@ -46,6 +47,7 @@ class ReviewItem:
     request: ReviewRequest
     votes: dict[str, ReviewDecision] = field(default_factory=dict)
     status: Status = "pending"
+    usage: dict[str, Any] = field(default_factory=dict)  # the supervisor's ledger when parked
     outcome: str | None = None
     decided_at: datetime | None = None
 
@@ -62,7 +64,11 @@ class ReviewItem:
             "target_topic": r.target_topic,
             "payload_json": r.payload_json,
             "shown_sha256": shown_hash(r),
-            "cost_so_far_usd": str(r.cost_so_far_usd) if r.cost_so_far_usd is not None else None,
+            "cost_so_far_usd": str(r.cost_so_far_usd)
+            if r.cost_so_far_usd is not None
+            else self.usage.get("cost_so_far_usd"),
+            "tokens_so_far": self.usage.get("tokens_so_far"),
+            "steps_so_far": self.usage.get("steps_so_far"),
             "tools_called": r.tools_called,
             "trace_id": r.trace_id,
             "required_approvals": r.required_approvals,
@@ -176,7 +182,11 @@ class ReviewView:
                 found, review_id = decision, decision.review_id
             else:
                 record = await self.audit.decode(value)
-                if record.decision not in ("review_released", "review_rejected"):
+                if record.decision not in (
+                    "review_requested",
+                    "review_released",
+                    "review_rejected",
+                ):
                     return
                 found, review_id = record, record.subject
             item = self.items.get(review_id)
@@ -192,6 +202,11 @@ class ReviewView:
     def _fold(item: ReviewItem, found: ReviewDecision | AuditRecord) -> None:
         if isinstance(found, ReviewDecision):
             item.votes[found.reviewer] = found
+            return
+        if found.decision == "review_requested":
+            details = orjson.loads(found.details_json)
+            keys = ("cost_so_far_usd", "tokens_so_far", "steps_so_far")
+            item.usage = {k: details[k] for k in keys if k in details}
             return
         released = found.decision == "review_released"
         item.status = "released" if released else "rejected"

@@ -99,6 +99,14 @@ async def audit(  # noqa: PLR0917 - one parameter per query filter
     return EventSourceResponse(stream)
 
 
+@router.get("/v1/me", tags=["operations"])
+async def whoami(
+    identity: Annotated[Identity, Depends(who("submitter", "reviewer", "auditor", "admin"))],
+) -> dict[str, Any]:
+    """Who the token belongs to and its roles (pages use it to show only what one may do)."""
+    return {"name": identity.name, "roles": sorted(identity.roles)}
+
+
 @router.get("/v1/keys", tags=["operations"])
 async def signing_key(gw: State) -> dict[str, str]:
     """The public key review decisions are signed with (Ed25519, PEM)."""

@@ -12,6 +12,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from contracts import ReviewDecision
 from gateway._auth import Identity
+from gateway._edits import edit_problem
 from gateway._models import DecisionIn, DecisionOut
 from gateway._reviews import shown_hash
 from gateway._state import GatewayState, state_of, who
@@ -84,6 +85,10 @@ async def decide(
     if (body.decision == "approve_edited") != (body.edited_payload is not None):
         error = "edited_payload goes with approve_edited, and only with it"
         raise HTTPException(422, {"error": error, "field": "edited_payload"})
+    if body.edited_payload is not None:
+        problem = await edit_problem(gw.registry, item.request, body.edited_payload)
+        if problem is not None:
+            raise HTTPException(422, {"error": problem[1], "field": problem[0]})
     edited = None if body.edited_payload is None else orjson.dumps(body.edited_payload).decode()
     decision = gw.signer.sign(
         ReviewDecision(

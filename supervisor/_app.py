@@ -329,6 +329,8 @@ class Supervisor:
                         "agent": message.agent,
                         "reason": message.reason,
                         "required_approvals": message.required_approvals,
+                        # What the task has used so far, for the people who decide.
+                        **_usage(self.ledgers.get(task_id)),
                     },
                 )
         else:
@@ -666,6 +668,16 @@ class Supervisor:
             if breaker.due(t, self.policy.breakers):
                 tick = orjson.dumps({"k": "tick", "key": key})
                 await self.out.send(self.names.signals, key.encode(), tick)
+
+
+def _usage(ledger: TaskLedger | None) -> dict[str, Any]:
+    if ledger is None:
+        return {}
+    return {
+        "cost_so_far_usd": str(ledger.cost_usd),
+        "tokens_so_far": ledger.tokens,
+        "steps_so_far": ledger.steps,
+    }
 
 
 def _table(app: faust.App, name: str, codec: str, model: type[BaseModel]) -> Any:

@@ -149,4 +149,7 @@ def run_gateway_command(
         f"gateway for namespace {settings.namespace} on http://{host or config.host}:"
         f"{port or config.port} (signing key {signer.key_id})"
     )
+    from gateway import redact_access_log
+
+    redact_access_log()
     uvicorn.run(app, host=host or config.host, port=port or config.port, log_level="info")

@@ -167,6 +167,18 @@ async def _review_flow(c: httpx.AsyncClient, s: Settings) -> None:
         url, json={"reason": "x", "shown_sha256": item["shown_sha256"]}, headers=auth("rita")
     )
     assert (no_choice.status_code, no_choice.json()["field"]) == (422, "decision")
+    # A held tool call cannot be edited: refused before anything is written; still pending.
+    edit = {**ok, "decision": "approve_edited", "edited_payload": {"order": "big", "amount": 1}}
+    refused = await c.post(url, json=edit, headers=auth("rita"))
+    assert (refused.status_code, refused.json()["field"]) == (422, "decision")
+    me = (await c.get("/v1/me", headers=auth("rita"))).json()
+    assert me == {"name": "rita", "roles": ["reviewer"]}
+
+    async def with_usage() -> bool:
+        got = (await c.get(f"/v1/reviews/{item['review_id']}", headers=auth("rita"))).json()
+        return got["steps_so_far"] is not None  # the supervisor's ledger, from its audit
+
+    await wait_for(with_usage, timeout=30)
     first = await c.post(url, json=ok, headers=auth("rita"))
     assert first.status_code == 201
     twice = await c.post(url, json=ok, headers=auth("rita"))
