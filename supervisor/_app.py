@@ -14,9 +14,12 @@ plus ``watch_control``, which audits kill switches that people issue.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +27,8 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.errors import KafkaError
+from faust.exceptions import PartitionsMismatch
 from pydantic import BaseModel
 
 from agentmesh._settings import Settings
@@ -38,6 +43,7 @@ from contracts import (
     DecodeError,
     Header,
     LlmCall,
+    RegistryUnavailableError,
     ReviewDecision,
     ReviewRequest,
     SchemaRegistry,
@@ -62,6 +68,8 @@ from supervisor._topology import SupervisorTopics
 __all__ = ["Inbound", "Supervisor", "SupervisorOptions"]
 
 log = logging.getLogger(__name__)
+
+_ATTEMPTS = 5  # a record whose folding keeps failing (not an outage) is dead-lettered
 
 # Failures that say nothing about an agent's health (they are decisions, not faults).
 _NOT_AGENT_FAULTS = frozenset(
@@ -209,10 +217,39 @@ class Supervisor:
     async def _govern(self, stream: Any) -> None:
         await self.ready()
         async for event in stream.events():
-            msg = event.message
-            # A registry outage raises out of here: faust restarts the agent and the record
-            # is read again, so nothing is skipped.
-            await self.govern(Inbound.of(msg))
+            rec = Inbound.of(event.message)
+            await self._until_done(functools.partial(self.govern, rec), rec)
+
+    async def _until_done(self, work: Callable[[], Awaitable[None]], rec: Inbound) -> None:
+        """Do ``work`` for one record until it succeeds.
+
+        faust acknowledges a record when its agent raises, restarts the agent and never
+        delivers that record again: an error escaping here would leave a ledger short. Kafka
+        and registry outages are waited out; anything else is tried a few times, then the
+        record is dead-lettered with the error (and is no longer silently lost).
+        """
+        delay = 0.2
+        for attempt in itertools.count(1):
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except (RegistryUnavailableError, KafkaError, PartitionsMismatch) as exc:
+                log.warning("%s[%d]@%d: %r; retrying", rec.topic, rec.partition, rec.offset, exc)
+            except Exception as exc:
+                if attempt >= _ATTEMPTS:
+                    log.exception(
+                        "%s[%d]@%d failed %d times", rec.topic, rec.partition, rec.offset, attempt
+                    )
+                    await self._reject_record(rec, f"{type(exc).__name__}: {exc}", "handler")
+                    return
+                log.warning(
+                    "%s[%d]@%d: %r; trying again", rec.topic, rec.partition, rec.offset, exc
+                )
+            else:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     async def govern(self, rec: Inbound) -> None:
         """Fold one record of a task into its ledger or its review book."""
@@ -243,20 +280,22 @@ class Supervisor:
             await self._fold_reviews(task_id, topic, offset, message)
 
     async def _fold_ledger(self, task_id: str, topic: str, offset: int, message: Any) -> None:
-        ledger: TaskLedger | None = self.ledgers.get(task_id)
-        if ledger is None:
-            ledger = TaskLedger(task_id=task_id)
-        if ledger.seen(topic, offset):
+        stored: TaskLedger | None = self.ledgers.get(task_id)
+        if stored is not None and stored.seen(topic, offset):
             return  # delivered again after a restart: already counted
+        # Folded into a copy, stored only after the outputs went out: if sending fails and
+        # the record is tried again, it is neither counted twice nor its decision lost.
+        ledger = TaskLedger(task_id=task_id) if stored is None else stored.model_copy(deep=True)
         if isinstance(message, TaskSubmitted):
             breach = ledger.submitted(message, self.policy)
         else:
             breach = ledger.event(message, self.policy)
-            self._observe(message)
         ledger.mark(topic, offset)
-        self.ledgers[task_id] = ledger
         if breach is not None:
             await self._stop(ledger, breach, cause=f"{topic}:{offset}")
+        self.ledgers[task_id] = ledger
+        if not isinstance(message, TaskSubmitted):
+            self._observe(message)
 
     def _observe(self, event: AgentEvent) -> None:
         """Count outcomes for breakers and spend for tenants (sent in summaries)."""
@@ -308,11 +347,11 @@ class Supervisor:
         )
 
     async def _fold_reviews(self, task_id: str, topic: str, offset: int, message: Any) -> None:
-        book: ReviewBook | None = self.reviews.get(task_id)
-        if book is None:
-            book = ReviewBook(task_id=task_id)
-        if book.seen(topic, offset):
+        stored: ReviewBook | None = self.reviews.get(task_id)
+        if stored is not None and stored.seen(topic, offset):
             return
+        # As for ledgers: a copy, stored once its actions went out.
+        book = ReviewBook(task_id=task_id) if stored is None else stored.model_copy(deep=True)
         now = datetime.now(UTC)
         cause = f"{topic}:{offset}"
         if isinstance(message, ReviewRequest):
@@ -336,8 +375,8 @@ class Supervisor:
         else:
             actions = book.decision(message)
         book.mark(topic, offset)
-        self.reviews[task_id] = book
         await self._act(task_id, actions, cause)
+        self.reviews[task_id] = book
 
     async def _act(self, task_id: str, actions: list[ReviewAction], cause: str) -> None:
         for action in actions:
@@ -528,7 +567,10 @@ class Supervisor:
                     "unreadable signal at %s[%d]@%d", msg.topic, msg.partition, msg.offset
                 )
                 continue
-            await self.aggregate(signal, cause=f"{msg.topic}:{msg.partition}:{msg.offset}")
+            cause = f"{msg.topic}:{msg.partition}:{msg.offset}"
+            await self._until_done(
+                functools.partial(self.aggregate, signal, cause), Inbound.of(msg)
+            )
 
     async def aggregate(self, signal: dict[str, Any], cause: str) -> None:
         key: str = signal["key"]
@@ -615,8 +657,11 @@ class Supervisor:
     async def _audit(self, stream: Any) -> None:
         await self.ready()
         async for event in stream.events():
-            assert self._chain is not None
-            await self._chain.append(event.message.partition, event.message.value)
+            msg = event.message
+            chain = self._chain
+            assert chain is not None
+            append = functools.partial(_appended, chain, msg.partition, msg.value)
+            await self._until_done(append, Inbound.of(msg))
 
     # -- kill switches that people issue -------------------------------------------------
 
@@ -632,19 +677,23 @@ class Supervisor:
                 log.exception("unreadable control record at offset %d", msg.offset)
                 continue
             if command.issued_by != ACTOR and command.action in ("cancel", "pause", "resume"):
-                await self.out.audit(
-                    "kill_switch",
-                    cause=command.command_id,
-                    subject=command.key,
-                    task_id=command.target if command.scope == "task" else None,
-                    actor=command.issued_by,
-                    details={
-                        "scope": command.scope,
-                        "target": command.target,
-                        "action": command.action,
-                        "reason": command.reason,
-                    },
-                )
+                audit = functools.partial(self._audit_kill_switch, command)
+                await self._until_done(audit, Inbound.of(msg))
+
+    async def _audit_kill_switch(self, command: ControlCommand) -> None:
+        await self.out.audit(
+            "kill_switch",
+            cause=command.command_id,
+            subject=command.key,
+            task_id=command.target if command.scope == "task" else None,
+            actor=command.issued_by,
+            details={
+                "scope": command.scope,
+                "target": command.target,
+                "action": command.action,
+                "reason": command.reason,
+            },
+        )
 
     # -- time ----------------------------------------------------------------------------
 
@@ -668,6 +717,10 @@ class Supervisor:
             if breaker.due(t, self.policy.breakers):
                 tick = orjson.dumps({"k": "tick", "key": key})
                 await self.out.send(self.names.signals, key.encode(), tick)
+
+
+async def _appended(chain: ChainWriter, partition: int, value: bytes) -> None:
+    await chain.append(partition, value)
 
 
 def _usage(ledger: TaskLedger | None) -> dict[str, Any]:

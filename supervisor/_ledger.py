@@ -27,7 +27,9 @@ from contracts import (
 
 __all__ = ["Breach", "TaskLedger", "extend"]
 
-_MAX_TRACKED_HANDOFFS = 512
+# The ledger is rewritten to the changelog on every event: keep it small. A loop repeats the
+# same handoff, so the most recent distinct handoffs are the ones worth counting.
+_MAX_TRACKED_HANDOFFS = 64
 
 
 class Breach(BaseModel):
@@ -119,9 +121,10 @@ class TaskLedger(BaseModel):
             self.handoffs += 1
             self.max_hop = max(self.max_hop, h.hop)
             key = f"{h.to_agent}:{h.payload_hash}"
-            count = self.repeats.get(key, 0) + 1
-            if count > 1 or len(self.repeats) < _MAX_TRACKED_HANDOFFS:
-                self.repeats[key] = count
+            count = self.repeats.pop(key, 0) + 1
+            self.repeats[key] = count  # newest last
+            while len(self.repeats) > _MAX_TRACKED_HANDOFFS:
+                self.repeats.pop(next(iter(self.repeats)))
             if count > policy.loops.max_repeats and breach is None:
                 breach = Breach(
                     kind="loop",

@@ -295,3 +295,16 @@ def test_tenant_spend_pauses_over_the_limit_until_enough_ages_out() -> None:
     assert spend.add(1300, Decimal("0.01"), limit) is None  # paused already
     assert spend.add(5000, Decimal("0.01"), limit) is None  # the old spend aged out
     assert spend.total() == Decimal("0.01")  # only the newest minute is left
+
+
+def test_a_loop_is_caught_after_many_distinct_handoffs_and_the_ledger_stays_small() -> None:
+    policy = Policy.model_validate({"loops": {"max_repeats": 2}})
+    ledger = TaskLedger(task_id="t")
+    for i in range(500):
+        assert ledger.event(_handoff_step("t", f"distinct-{i}", 1), policy) is None
+    assert len(ledger.repeats) <= 64
+    assert ledger.event(_handoff_step("t", "again", 1), policy) is None
+    assert ledger.event(_handoff_step("t", "again", 1), policy) is None
+    loop = ledger.event(_handoff_step("t", "again", 1), policy)
+    assert loop is not None
+    assert loop.kind == "loop"
