@@ -285,7 +285,7 @@ class Supervisor:
             return  # delivered again after a restart: already counted
         # Folded into a copy, stored only after the outputs went out: if sending fails and
         # the record is tried again, it is neither counted twice nor its decision lost.
-        ledger = TaskLedger(task_id=task_id) if stored is None else stored.model_copy(deep=True)
+        ledger = TaskLedger(task_id=task_id) if stored is None else stored.clone()
         if isinstance(message, TaskSubmitted):
             breach = ledger.submitted(message, self.policy)
         else:

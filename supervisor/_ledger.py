@@ -71,6 +71,13 @@ class TaskLedger(BaseModel):
         default_factory=dict, description="per input topic: the last offset folded in"
     )
 
+    def clone(self) -> TaskLedger:
+        """A copy to fold into (cheaper than a deep copy: only the dicts are mutable)."""
+        copy = self.model_copy()
+        copy.repeats = dict(self.repeats)
+        copy.applied = dict(self.applied)
+        return copy
+
     def seen(self, source: str, offset: int) -> bool:
         """True if the record at ``offset`` of ``source`` was already folded in."""
         return offset <= self.applied.get(source, -1)

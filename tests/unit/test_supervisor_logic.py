@@ -308,3 +308,15 @@ def test_a_loop_is_caught_after_many_distinct_handoffs_and_the_ledger_stays_smal
     loop = ledger.event(_handoff_step("t", "again", 1), policy)
     assert loop is not None
     assert loop.kind == "loop"
+
+
+def test_folding_into_a_clone_leaves_the_stored_ledger_alone() -> None:
+    stored = TaskLedger(task_id="t")
+    stored.event(_handoff_step("t", "h", 1), Policy())
+    stored.mark("events", 3)
+    copy = stored.clone()
+    copy.event(_handoff_step("t", "h", 2), Policy())
+    copy.event(_llm("t", 5), Policy())
+    copy.mark("events", 9)
+    assert (stored.repeats, stored.applied, stored.tokens) == ({"b:h": 1}, {"events": 3}, 0)
+    assert (copy.repeats, copy.applied, copy.tokens) == ({"b:h": 2}, {"events": 9}, 5)
