@@ -23,8 +23,18 @@ install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS_DIR)/bin/uv) ## Instal
 	$(UV) sync --locked
 
 .PHONY: test
-test: install ## Run all tests; starts a local Kafka + schema registry when none is configured
+test: install browser ## Run all tests; starts a local Kafka + schema registry when none is configured
 	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: browser
+browser: ## Debian's Chromium for the reviewer page's end-to-end test (installed when missing)
+	@command -v chromium >/dev/null 2>&1 || command -v apt-get >/dev/null 2>&1 || { \
+	  echo "no chromium and no apt-get: the reviewer page's browser test will be skipped"; exit 0; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (once) ..."; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+	  || { $$sudo apt-get update -qq >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }
 
 .PHONY: test-unit
 test-unit: install ## Run only the tests that need no broker
