@@ -234,9 +234,18 @@ class AgentWorker:
                 if time.monotonic() > deadline:
                     break  # commit what is done well within the transaction timeout
             culprit = None
-            await _settled(sent)  # a failed send fails only its future; commit would not notice
             last = records[done - 1].offset
-            await producer.send_offsets_to_transaction({tp: last + 1}, self.group_id)
+            # The offsets join the transaction while the sends are acknowledged (one round
+            # trip saved); every send is awaited before the commit, because a failed send
+            # fails only its future and the commit would not notice. Any failure: abort.
+            offsets = asyncio.ensure_future(
+                producer.send_offsets_to_transaction({tp: last + 1}, self.group_id)
+            )
+            try:
+                await _settled(sent)
+            finally:
+                await asyncio.wait([offsets])
+            offsets.result()
             await producer.commit_transaction()
         except _UNUSABLE as exc:
             # Fenced (another owner, or the broker timed the transaction out) or the producer

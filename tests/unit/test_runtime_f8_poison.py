@@ -96,9 +96,11 @@ class FakeProducer:
     aborts: int = 0
     stopped: bool = False
     _open: list[tuple[str, bytes | None, bytes | None]] = field(default_factory=list)
+    _open_offsets: list[int] = field(default_factory=list)
 
     async def begin_transaction(self) -> None:
         self._open = []
+        self._open_offsets = []
 
     async def send(
         self,
@@ -122,14 +124,17 @@ class FakeProducer:
     async def send_offsets_to_transaction(
         self, offsets: dict[TopicPartition, int], _group: str
     ) -> None:
-        self.offsets.extend(offsets.values())
+        # Like Kafka: offsets sent to a transaction count only if it commits.
+        self._open_offsets.extend(offsets.values())
 
     async def commit_transaction(self) -> None:
         self.committed.extend(self._open)
+        self.offsets.extend(self._open_offsets)
 
     async def abort_transaction(self) -> None:
         self.aborts += 1
         self._open = []
+        self._open_offsets = []
 
     async def stop(self) -> None:
         self.stopped = True
