@@ -345,7 +345,9 @@ class RecordProcessor:
         cancelled = StepOutcome(attempts=0, duration_ms=0.0)
         events.append(self.event(envelope, finished(record, envelope, "cancelled", cancelled)))
         events.append(self.event(envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
-        return self._events(events)
+        # The step will not run again: what it journaled before the stop goes too.
+        env = self.env_for(record.partition)
+        return [*self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _parked(
         self,
