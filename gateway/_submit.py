@@ -15,20 +15,17 @@ from collections import OrderedDict
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 from fastavro import parse_schema, schemaless_writer
 from fastavro.validation import ValidationError as AvroValidationError
 from fastavro.validation import validate
 
 from agentmesh._settings import Settings
 from agentmesh.transport import (
-    ConsumerOptions,
     KafkaConnection,
     ProducerOptions,
     make_admin,
-    make_consumer,
     make_producer,
-    partition_count,
+    read_tail,
 )
 from contracts import (
     Budget,
@@ -92,31 +89,13 @@ class Submitter:
         """Idempotency keys of the newest submissions, so a retry after a gateway restart
         is still recognised (whoever submitted it: CLI, another gateway)."""
         topic = self.topics.tasks
-        count = await partition_count(self.conn, topic, timeout_s=1.0)
-        if count <= 0:
-            return
-        tps = [TopicPartition(topic, p) for p in range(count)]
-        consumer = make_consumer(
-            self.conn, options=ConsumerOptions(group_id=None, client_suffix="gateway-recent")
-        )
-        await consumer.start()
-        try:
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            begins = await consumer.beginning_offsets(tps)
-            for tp in tps:
-                consumer.seek(tp, max(begins[tp], ends[tp] - per_partition))
-            for tp in tps:
-                while await consumer.position(tp) < ends[tp]:
-                    for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                        if rec.value is None:
-                            continue
-                        with contextlib.suppress(DecodeError):
-                            task = await self.task_codec.decode(rec.value)
-                            if task.idempotency_key:
-                                self._recent[task.idempotency_key] = task.task_id
-        finally:
-            await consumer.stop()
+        async for rec in read_tail(self.conn, topic, per_partition, client_suffix="gw-recent"):
+            if rec.value is None:
+                continue
+            with contextlib.suppress(DecodeError):
+                task = await self.task_codec.decode(rec.value)
+                if task.idempotency_key:
+                    self._recent[task.idempotency_key] = task.task_id
 
     async def stop(self) -> None:
         await self._writer.stop()

@@ -177,25 +177,11 @@ async def send_raw(settings: Settings, topic: str, value: bytes, key: bytes) -> 
 
 async def send_control(settings: Settings, command: object) -> None:
     """Write a control record, as the supervisor or gateway would."""
-    from agentmesh.transport import KafkaConnection, TopicSpec, ensure_topics, make_producer
+    from agentmesh._control_topic import publish_control
     from contracts import ControlCommand
 
     assert isinstance(command, ControlCommand)
-    topics = Topics(settings.namespace)
-    conn = KafkaConnection.from_settings(settings)
-    await ensure_topics(conn, [TopicSpec(topics.control, 1, 1, {"cleanup.policy": "compact"})])
-    registry = SchemaRegistry(settings.registry_url)
-    codec = Codec(ControlCommand, Topics.subject(topics.control), registry)
-    await codec.register()
-    producer = make_producer(conn)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topics.control, codec.encode(command), key=command.key.encode()
-        )
-    finally:
-        await producer.stop()
-        await registry.close()
+    await publish_control(settings, command)
 
 
 async def inbox_of(

@@ -15,6 +15,7 @@ from agentmesh.transport._clients import (
 )
 from agentmesh.transport._connection import KafkaConnection
 from agentmesh.transport._options import ConsumerOptions, ProducerOptions
+from agentmesh.transport._tail import read_tail
 from agentmesh.transport._topics import (
     TopicCreationError,
     TopicSpec,
@@ -37,4 +38,5 @@ __all__ = [
     "make_producer",
     "partition_count",
     "producer_kwargs",
+    "read_tail",
 ]
