@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
+
 from agentmesh._settings import Settings
 from agentmesh._tail import TailRecord, TopicMissing, resolve_topic, tail_kafka
 from agentmesh.transport import KafkaConnection, make_producer
@@ -55,16 +57,32 @@ def shown_sha256(request: ReviewRequest) -> str:
 
 @dataclass
 class ReviewEntry:
-    """One parked item, its votes so far, and how it ended."""
+    """One parked item, its votes so far, and how it ended (the gateway's queue holds these
+    too, so both show an item the same way)."""
 
     request: ReviewRequest
     votes: dict[str, ReviewDecision] = field(default_factory=dict)
     status: Status = "pending"
+    usage: dict[str, Any] = field(default_factory=dict)  # the supervisor's ledger when parked
     outcome: str | None = None
     decided_at: datetime | None = None
 
+    def apply(self, found: ReviewDecision | AuditRecord) -> None:
+        """Fold a vote, or the supervisor's audit record about this item, into it."""
+        if isinstance(found, ReviewDecision):
+            self.votes[found.reviewer] = found
+        elif found.decision == "review_requested":
+            details = orjson.loads(found.details_json)
+            keys = ("cost_so_far_usd", "tokens_so_far", "steps_so_far")
+            self.usage = {k: details[k] for k in keys if k in details}
+        elif found.decision in ("review_released", "review_rejected"):
+            released = found.decision == "review_released"
+            self.status = "released" if released else "rejected"
+            self.outcome = found.details_json
+            self.decided_at = found.at
+
     def as_json(self) -> dict[str, Any]:
-        """The same fields the gateway's ``GET /v1/reviews`` gives for an item."""
+        """An item as the gateway's ``GET /v1/reviews`` gives it."""
         r = self.request
         return {
             "review_id": r.review_id,
@@ -77,7 +95,11 @@ class ReviewEntry:
             "target_topic": r.target_topic,
             "payload_json": r.payload_json,
             "shown_sha256": shown_sha256(r),
-            "cost_so_far_usd": str(r.cost_so_far_usd) if r.cost_so_far_usd is not None else None,
+            "cost_so_far_usd": str(r.cost_so_far_usd)
+            if r.cost_so_far_usd is not None
+            else self.usage.get("cost_so_far_usd"),
+            "tokens_so_far": self.usage.get("tokens_so_far"),
+            "steps_so_far": self.usage.get("steps_so_far"),
             "tools_called": r.tools_called,
             "trace_id": r.trace_id,
             "required_approvals": r.required_approvals,
@@ -106,13 +128,11 @@ def fold_reviews(
     for dec in decisions:
         item = items.get(dec.review_id)
         if item is not None:
-            item.votes[dec.reviewer] = dec
+            item.apply(dec)
     for rec in audit:
         item = items.get(rec.subject)
-        if item is not None and rec.decision in ("review_released", "review_rejected"):
-            item.status = "released" if rec.decision == "review_released" else "rejected"
-            item.outcome = rec.details_json
-            item.decided_at = rec.at
+        if item is not None:
+            item.apply(rec)
     return items
 
 

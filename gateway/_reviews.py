@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-import orjson
 from aiokafka import TopicPartition
 
+from agentmesh._reviews_direct import ReviewEntry, shown_sha256
 from agentmesh._settings import Settings
 from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
 from contracts import (
@@ -34,50 +31,10 @@ __all__ = ["ReviewItem", "ReviewView", "shown_hash"]
 
 log = logging.getLogger(__name__)
 
-Status = Literal["pending", "released", "rejected"]
 
-
-def shown_hash(request: ReviewRequest) -> str:
-    """The SHA-256 of exactly what a reviewer is shown of this item (its payload JSON)."""
-    return hashlib.sha256(request.payload_json.encode()).hexdigest()
-
-
-@dataclass
-class ReviewItem:
-    request: ReviewRequest
-    votes: dict[str, ReviewDecision] = field(default_factory=dict)
-    status: Status = "pending"
-    usage: dict[str, Any] = field(default_factory=dict)  # the supervisor's ledger when parked
-    outcome: str | None = None
-    decided_at: datetime | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        r = self.request
-        return {
-            "review_id": r.review_id,
-            "task_id": r.task_id,
-            "agent": r.agent,
-            "kind": r.kind,
-            "reason": r.reason,
-            "requested_at": r.requested_at.isoformat(),
-            "expires_at": r.expires_at.isoformat() if r.expires_at else None,
-            "target_topic": r.target_topic,
-            "payload_json": r.payload_json,
-            "shown_sha256": shown_hash(r),
-            "cost_so_far_usd": str(r.cost_so_far_usd)
-            if r.cost_so_far_usd is not None
-            else self.usage.get("cost_so_far_usd"),
-            "tokens_so_far": self.usage.get("tokens_so_far"),
-            "steps_so_far": self.usage.get("steps_so_far"),
-            "tools_called": r.tools_called,
-            "trace_id": r.trace_id,
-            "required_approvals": r.required_approvals,
-            "escalations": r.escalations,
-            "approvals": sorted(n for n, d in self.votes.items() if d.decision != "reject"),
-            "status": self.status,
-            "outcome": self.outcome,
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-        }
+# One item model for the gateway and the CLI's direct path: both show an item alike.
+ReviewItem = ReviewEntry
+shown_hash = shown_sha256
 
 
 class ReviewView:
@@ -171,7 +128,7 @@ class ReviewView:
                 if item is None:
                     item = self.items[req.review_id] = ReviewItem(req)
                     for early in self._early.pop(req.review_id, []):
-                        self._fold(item, early)
+                        item.apply(early)
                 else:
                     item.request = req  # an escalation re-issues it
                 self._publish(item)
@@ -193,22 +150,7 @@ class ReviewView:
             if item is None:
                 self._early.setdefault(review_id, []).append(found)
                 return
-            self._fold(item, found)
+            item.apply(found)
             self._publish(item)
         except DecodeError:
             log.exception("review view: skipping an unreadable record on %s", topic)
-
-    @staticmethod
-    def _fold(item: ReviewItem, found: ReviewDecision | AuditRecord) -> None:
-        if isinstance(found, ReviewDecision):
-            item.votes[found.reviewer] = found
-            return
-        if found.decision == "review_requested":
-            details = orjson.loads(found.details_json)
-            keys = ("cost_so_far_usd", "tokens_so_far", "steps_so_far")
-            item.usage = {k: details[k] for k in keys if k in details}
-            return
-        released = found.decision == "review_released"
-        item.status = "released" if released else "rejected"
-        item.outcome = found.details_json
-        item.decided_at = found.at
