@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from opentelemetry import trace
 
 from agentmesh.policy import ReviewMatch, match_handoff
@@ -60,11 +61,21 @@ from contracts import (
 __all__ = ["Halted", "RecordProcessor"]
 
 _DLQ_HEADROOM = 64 * 1024
+_SHOWN_MAX = 100_000  # characters of a parked payload shown to reviewers
 _GATED_IDS = uuid.UUID("3d8f4b2a-9c61-4e0f-b7a5-1e2c3d4f5a6b")
 # (trace id, headers to forward or None to inject from the current span) of the running step.
 _STEP_TRACE: ContextVar[tuple[str | None, list[tuple[str, bytes]] | None]] = ContextVar(
     "agentmesh_step_trace", default=(None, None)
 )
+
+
+def shown_payload(envelope: Handoff[Any]) -> str:
+    """The payload as reviewers see it; a very large one as its beginning, still JSON."""
+    text: str = envelope.payload.model_dump_json()
+    if len(text) <= _SHOWN_MAX:
+        return text
+    head = {"truncated": True, "size_chars": len(text), "head": text[:_SHOWN_MAX]}
+    return orjson.dumps(head).decode()
 
 
 class Halted(Exception):
@@ -371,8 +382,11 @@ class RecordProcessor:
             reason=reason,
             target_topic=record.topic,
             parked_key=record.key,
-            parked_value=record.value or b"",
-            payload_json=review.payload_json if review else envelope.payload.model_dump_json(),
+            # A claim-checked input parks as its ticket (the chunks stay on the claims topic),
+            # with its headers: released, it is resolved again like any claim-checked input.
+            parked_value=record.ticket if record.ticket is not None else record.value or b"",
+            parked_headers=[Header(key=k, value=v) for k, v in record.headers],
+            payload_json=review.payload_json if review else shown_payload(envelope),
             tools_called=[
                 e.target
                 for e in self.env_for(record.partition).journal.entries_of(envelope.handoff_id)

@@ -19,6 +19,8 @@ class RawRecord:
     value: bytes | None
     headers: Sequence[tuple[str, bytes]] = ()
     timestamp_ms: int | None = None
+    # A claim-checked input: the small ticket it arrived as (``value`` is what it resolved to).
+    ticket: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

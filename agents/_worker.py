@@ -395,7 +395,7 @@ class AgentWorker:
                 value = await self.claims.resolve(raw.value or b"")
             except DecodeError as exc:
                 return await self.processor.reject(raw, exc)
-            resolved = dataclasses.replace(raw, value=value)
+            resolved = dataclasses.replace(raw, value=value, ticket=raw.value)
         if self.poison.doomed(record.partition, record.offset):
             return await self.poison.dead_letter(raw, resolved)
         return await self.processor.process(resolved)

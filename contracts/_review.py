@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, Field
 
 from contracts._base import Contract, Usd
 from contracts._common import new_id, utcnow
+from contracts._deadletter import Header
 
 __all__ = ["ReviewDecision", "ReviewRequest"]
 
@@ -24,6 +25,10 @@ class ReviewRequest(Contract):
     target_topic: str = Field(description="where the parked message goes when approved")
     parked_key: bytes | None = None
     parked_value: bytes = Field(description="the parked message, exactly as it would be sent")
+    parked_headers: list[Header] = Field(
+        default_factory=list,
+        description="its headers (a claim-checked message's ticket header among them)",
+    )
     payload_json: str = Field(description="what the reviewer is shown")
     cost_so_far_usd: Usd | None = None
     tools_called: list[str] = Field(default_factory=list)

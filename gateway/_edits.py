@@ -28,6 +28,11 @@ async def edit_problem(
             "a held tool call cannot be edited (the agent computes its arguments): approve "
             "or reject it",
         )
+    if any(h.key == "agentmesh-claim" for h in request.parked_headers):
+        return (
+            "decision",
+            "a claim-checked (large) payload cannot be edited: approve or reject it",
+        )
     schema_id = read_header(request.parked_value)
     schema = await registry.parsed_schema(schema_id)
     datum = schemaless_reader(io.BytesIO(request.parked_value[HEADER_SIZE:]), schema, None)

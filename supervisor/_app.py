@@ -75,6 +75,7 @@ _ATTEMPTS = 5  # a record whose folding keeps failing (not an outage) is dead-le
 _NOT_AGENT_FAULTS = frozenset(
     {"Cancelled", "ToolBreakerOpen", "StepStopped", "BudgetExceeded", "ReviewRejected"}
 )
+CLAIM_HEADER = "agentmesh-claim"  # set by the agent runtime on a claim-checked message
 RELEASE_HEADER = "agentmesh-review-id"
 RELEASED_AT_HEADER = "agentmesh-released-at"
 
@@ -431,18 +432,23 @@ class Supervisor:
                     issued_by=ACTOR,
                 )
             )
+        claimed = any(h.key == CLAIM_HEADER for h in req.parked_headers)
         try:
+            _no_edit_of_claimed(claimed, action.edited_payload_json)
             value = await rewrite_handoff(
                 self.out.review_codec.registry,
                 req.parked_value,
                 payload_json=action.edited_payload_json,
-                budget_fn=budget_fn,
+                # A ticket is not a handoff: its budget travels in the claimed bytes.
+                budget_fn=None if claimed else budget_fn,
             )
         except EditRejected as exc:
             await self._reject(task_id, Reject(req, ACTOR, str(exc)), cause)
             return False
         released_at = datetime.now(UTC).isoformat().encode()
-        headers = [(RELEASE_HEADER, req.review_id.encode()), (RELEASED_AT_HEADER, released_at)]
+        ours = (RELEASE_HEADER, RELEASED_AT_HEADER)
+        headers = [(h.key, h.value or b"") for h in req.parked_headers if h.key not in ours]
+        headers += [(RELEASE_HEADER, req.review_id.encode()), (RELEASED_AT_HEADER, released_at)]
         await self.out.send(req.target_topic, req.parked_key, value, headers=headers)
         await self.out.audit(
             "review_released",
@@ -717,6 +723,11 @@ class Supervisor:
             if breaker.due(t, self.policy.breakers):
                 tick = orjson.dumps({"k": "tick", "key": key})
                 await self.out.send(self.names.signals, key.encode(), tick)
+
+
+def _no_edit_of_claimed(claimed: bool, edited: str | None) -> None:
+    if claimed and edited is not None:
+        raise EditRejected("a claim-checked (large) payload cannot be edited on release")
 
 
 async def _appended(chain: ChainWriter, partition: int, value: bytes) -> None:

@@ -9,7 +9,7 @@ from agentmesh import Settings
 from agentmesh.transport import KafkaConnection, TopicSpec, ensure_topics
 from agents import Context, Mesh, agent
 from agents._worker import WorkerOptions
-from contracts import Contract, ControlCommand, Topics
+from contracts import Codec, Contract, ControlCommand, ReviewRequest, SchemaRegistry, Topics
 from tests.apps import bulky
 from tests.apps.bulky import Make
 from tests.kafka_helpers import read_all
@@ -119,16 +119,38 @@ async def test_parking_a_claim_checked_input_never_blocks_its_partition(
         letters = await dead_letters(settings, 1, timeout=5)
     # The next input on eater's partition went through ...
     assert outcomes["small"][-2:] == ["task_completed", "step_finished:result"]
-    # ... and the paused one was not lost: dead-lettered as it came (a small claim ticket
-    # whose chunks stay on the claims topic), or parked if parking learns to keep tickets.
-    parked = await read_all(conn, topics.review_requests, None, timeout=2)
-    if not parked:
-        (letter,) = letters
-        assert (letter.task_id, letter.agent, letter.stage) == ("big", "eater", "oversize")
-        assert letter.original_value is not None
-        assert len(letter.original_value) < 10_000
-        assert "agentmesh-claim" in [h.key for h in letter.original_headers]
-        assert outcomes["big"][-2:] == ["step_finished:dead_lettered", "task_failed"]
-    else:
-        assert letters == []
-        assert outcomes["big"][-1] == "step_finished:review"
+    # ... and the paused one is parked as its small claim ticket, with its headers.
+    assert letters == []
+    assert outcomes["big"][-1] == "step_finished:review"
+    (raw,) = await read_all(conn, topics.review_requests, 1, timeout=5)
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        codec = Codec(ReviewRequest, Topics.subject(topics.review_requests), registry)
+        request = await codec.decode(raw)
+    finally:
+        await registry.close()
+    assert len(request.parked_value) < 10_000
+    assert "agentmesh-claim" in [h.key for h in request.parked_headers]
+    # Released (as the supervisor does: the parked bytes and headers, plus when), the ticket
+    # is resolved again and the step runs.
+    from datetime import UTC, datetime
+
+    from agentmesh.transport import make_producer
+
+    resume = ControlCommand(
+        scope="task", target="big", action="resume", reason="ok", issued_by="ops"
+    )
+    await send_control(settings, resume)
+    headers = [(h.key, h.value or b"") for h in request.parked_headers]
+    headers.append(("agentmesh-released-at", datetime.now(UTC).isoformat().encode()))
+    producer = make_producer(conn)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            request.target_topic, request.parked_value, key=request.parked_key, headers=headers
+        )
+    finally:
+        await producer.stop()
+    async with running(bulky.mesh, ["eater"], settings, ONE_PARTITION):
+        done = await _outcomes(settings, 8)
+    assert done["big"][-2:] == ["task_completed", "step_finished:result"]
