@@ -11,13 +11,12 @@ from aiokafka import AIOKafkaProducer
 
 from agents._fetch import RecordFetcher
 from agents._records import Emission
-from contracts import ChunkRef, ClaimChunk, ClaimTicket, Codec, DecodeError
+from contracts import CLAIM_HEADER, ChunkRef, ClaimChunk, ClaimTicket, Codec, DecodeError
 
 __all__ = ["CLAIM_HEADER", "ClaimBroken", "ClaimNotYetReadable", "ClaimReader", "write_claimed"]
 
 log = logging.getLogger(__name__)
 
-CLAIM_HEADER = "agentmesh-claim"
 CHUNK_BYTES = 512 * 1024  # well under the broker's 1 MB default, with room for the envelope
 
 

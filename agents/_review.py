@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from agents._records import RawRecord
+from contracts import RELEASED_AT_HEADER, REVIEW_ID_HEADER
 
 __all__ = ["RELEASED_AT_HEADER", "REVIEW_ID_HEADER", "parked_review_id", "released_at"]
 
-REVIEW_ID_HEADER = "agentmesh-review-id"
-RELEASED_AT_HEADER = "agentmesh-released-at"
 _REVIEW_IDS = uuid.UUID("0b5f6f7e-3c0a-4f3e-8d5e-6a2b8f1c9d47")
 
 

@@ -60,9 +60,11 @@ from contracts._events import (
     ToolCall,
 )
 from contracts._handoff import Handoff, PayloadT
+from contracts._headers import CLAIM_HEADER, RELEASED_AT_HEADER, REVIEW_ID_HEADER
 from contracts._journal import JournalEntry
 from contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry, SchemaStore
 from contracts._review import ReviewDecision, ReviewRequest
+from contracts._rewrite import EditRejected, rewrite_handoff
 from contracts._serde import Codec, validate_payload
 from contracts._state import StepDone, TaskStateRecord
 from contracts._task import TaskSubmitted, task_id_for
@@ -71,9 +73,12 @@ from contracts._wire import HEADER_SIZE, MAGIC_BYTE, frame_header, read_header
 
 __all__ = [
     "CATALOG",
+    "CLAIM_HEADER",
     "DEFAULT_COMPATIBILITY",
     "HEADER_SIZE",
     "MAGIC_BYTE",
+    "RELEASED_AT_HEADER",
+    "REVIEW_ID_HEADER",
     "SCHEMA_DIR",
     "AgentEvent",
     "AuditDecision",
@@ -94,6 +99,7 @@ __all__ = [
     "ControlScope",
     "DeadLetter",
     "DecodeError",
+    "EditRejected",
     "EmittedHandoff",
     "EventBody",
     "Handoff",
@@ -141,6 +147,7 @@ __all__ = [
     "new_id",
     "read_header",
     "read_versions",
+    "rewrite_handoff",
     "task_id_for",
     "to_datum",
     "utcnow",

@@ -11,7 +11,6 @@ from supervisor._breakers import Breaker, Transition
 from supervisor._chain import GENESIS, ChainBreak, record_hash, verify_chain
 from supervisor._ledger import Breach, TaskLedger
 from supervisor._reviews import Escalate, Reject, Release, ReviewBook
-from supervisor._rewrite import EditRejected, rewrite_handoff
 from supervisor._run import run_supervisor
 from supervisor._spend import TenantSpend
 from supervisor._topology import SupervisorTopics, ensure_supervisor_topics
@@ -22,7 +21,6 @@ __all__ = [
     "Breach",
     "Breaker",
     "ChainBreak",
-    "EditRejected",
     "Escalate",
     "Inbound",
     "Reject",
@@ -37,7 +35,6 @@ __all__ = [
     "ensure_supervisor_topics",
     "read_chains",
     "record_hash",
-    "rewrite_handoff",
     "run_supervisor",
     "verify_chain",
 ]

@@ -35,12 +35,16 @@ from agentmesh._settings import Settings
 from agentmesh.policy import Policy
 from agentmesh.transport import KafkaConnection
 from contracts import (
+    CLAIM_HEADER,
+    RELEASED_AT_HEADER,
+    REVIEW_ID_HEADER,
     AgentEvent,
     AuditRecord,
     Codec,
     ControlCommand,
     DeadLetter,
     DecodeError,
+    EditRejected,
     Header,
     LlmCall,
     RegistryUnavailableError,
@@ -53,6 +57,7 @@ from contracts import (
     TaskSubmitted,
     ToolCall,
     Topics,
+    rewrite_handoff,
 )
 from supervisor import _state_codecs as state_codecs
 from supervisor import _transport
@@ -61,7 +66,6 @@ from supervisor._breakers import Breaker, Transition
 from supervisor._ledger import Breach, TaskLedger, extend
 from supervisor._outputs import ACTOR, Outputs, parked_dead_letter, stable_id
 from supervisor._reviews import TASK_LEVEL, Escalate, Reject, Release, ReviewAction, ReviewBook
-from supervisor._rewrite import EditRejected, rewrite_handoff
 from supervisor._spend import TenantSpend
 from supervisor._topology import SupervisorTopics
 
@@ -75,9 +79,6 @@ _ATTEMPTS = 5  # a record whose folding keeps failing (not an outage) is dead-le
 _NOT_AGENT_FAULTS = frozenset(
     {"Cancelled", "ToolBreakerOpen", "StepStopped", "BudgetExceeded", "ReviewRejected"}
 )
-CLAIM_HEADER = "agentmesh-claim"  # set by the agent runtime on a claim-checked message
-RELEASE_HEADER = "agentmesh-review-id"
-RELEASED_AT_HEADER = "agentmesh-released-at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,9 +447,9 @@ class Supervisor:
             await self._reject(task_id, Reject(req, ACTOR, str(exc)), cause)
             return False
         released_at = datetime.now(UTC).isoformat().encode()
-        ours = (RELEASE_HEADER, RELEASED_AT_HEADER)
+        ours = (REVIEW_ID_HEADER, RELEASED_AT_HEADER)
         headers = [(h.key, h.value or b"") for h in req.parked_headers if h.key not in ours]
-        headers += [(RELEASE_HEADER, req.review_id.encode()), (RELEASED_AT_HEADER, released_at)]
+        headers += [(REVIEW_ID_HEADER, req.review_id.encode()), (RELEASED_AT_HEADER, released_at)]
         await self.out.send(req.target_topic, req.parked_key, value, headers=headers)
         await self.out.audit(
             "review_released",

@@ -15,6 +15,7 @@ import faust
 import orjson
 
 from contracts import (
+    REVIEW_ID_HEADER,
     AgentEvent,
     AuditDecision,
     Codec,
@@ -144,5 +145,5 @@ def parked_dead_letter(request: ReviewRequest, reason: str, by: str) -> DeadLett
         original_offset=-1,
         original_key=request.parked_key,
         original_value=request.parked_value,
-        original_headers=[Header(key="agentmesh-review-id", value=request.review_id.encode())],
+        original_headers=[Header(key=REVIEW_ID_HEADER, value=request.review_id.encode())],
     )

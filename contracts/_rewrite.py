@@ -1,8 +1,9 @@
-"""Changing parked work on release: a reviewer's edited payload, an extended budget.
+"""Changing parked work: a reviewer's edited payload, an extended budget.
 
-The supervisor does not import the agents' payload models: it decodes the parked handoff
-with the schema it was written with (from the registry), changes the datum, checks the
-result against that same schema and writes it back under the same schema id.
+Neither the supervisor nor the gateway imports the agents' payload models: the parked
+handoff is decoded with the schema it was written with (from the registry), the datum
+changed, checked against that same schema and written back under the same schema id. The
+gateway runs it to refuse a bad edit before accepting a decision; the supervisor to release.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ import orjson
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError, validate
 
-from contracts import HEADER_SIZE, Budget, SchemaStore, read_header, to_datum
+from contracts._common import Budget
+from contracts._datum import to_datum
+from contracts._registry import SchemaStore
+from contracts._wire import HEADER_SIZE, read_header
 
 __all__ = ["EditRejected", "rewrite_handoff"]
 
 
 class EditRejected(ValueError):
-    """The edited payload does not fit the handoff's schema (says which field)."""
+    """The edited payload does not fit the handoff's schema; ``field`` names where."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 async def rewrite_handoff(
@@ -46,9 +54,14 @@ async def rewrite_handoff(
     if budget_fn is not None:
         datum["budget"] = to_datum(budget_fn(Budget.model_validate(datum["budget"])))
     try:
-        validate(datum, schema, raise_errors=True)
+        validate(datum, schema, raise_errors=True, strict=True)
     except ValidationError as exc:
-        raise EditRejected(f"edited payload does not fit the handoff schema: {exc}") from None
+        found = list(getattr(exc, "errors", None) or [])
+        field = str(getattr(found[0], "field", "") or "") if found else ""
+        # fastavro names a field by its record's full name (dev.agentmesh.Refund.order).
+        raise EditRejected(
+            f"edited payload does not fit the handoff schema: {exc}", field.rsplit(".", 1)[-1]
+        ) from None
     out = io.BytesIO()
     out.write(value[:HEADER_SIZE])
     schemaless_writer(out, schema, datum)
