@@ -23,12 +23,12 @@ from typing import Any
 import faust
 import orjson
 
-import supervisor._transport  # registers the agentmesh:// (read_committed) broker scheme
 from agentmesh import Settings
 from agentmesh.transport import KafkaConnection
 from bench._supervisor_load import bench_policy
 from contracts import Topics
-from supervisor._app import Inbound, Supervisor, SupervisorOptions, _credentials
+from supervisor._app import Inbound, Supervisor, SupervisorOptions
+from supervisor._faust import new_app
 from supervisor._topology import ensure_supervisor_topics
 
 __all__ = ["BASELINE_SUFFIX", "RESULT", "FoldTimer", "main"]
@@ -93,30 +93,13 @@ class CountingSupervisor(Supervisor):
         self.timer.folded()
 
 
-def _brokers(settings: Settings) -> str:
-    return ";".join(f"{supervisor._transport.SCHEME}://{b}" for b in settings.bootstrap.split(","))
-
-
 def baseline_app(settings: Settings, partitions: int, replication: int, timer: FoldTimer) -> Any:
     """A bare faust counter with the supervisor's app settings, transport and table kind."""
-    app = faust.App(
+    app = new_app(
+        settings,
         f"{settings.namespace}.{BASELINE_SUFFIX}",
-        broker=_brokers(settings),
-        broker_client_id=f"{settings.client_id}.{BASELINE_SUFFIX}",
-        store="memory://",
-        web_enabled=False,
-        topic_partitions=partitions,
-        topic_replication_factor=replication,
-        topic_allow_declare=True,
-        table_standby_replicas=0,
-        key_serializer="raw",
-        value_serializer="raw",
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        producer_linger_ms=5,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=3.0,
-        broker_credentials=_credentials(settings),
+        partitions=partitions,
+        replication_factor=replication,
     )
     events = app.topic(Topics(settings.namespace).events, key_type=bytes, value_type=bytes)
     counts: Any = app.Table("counts", default=int)

@@ -76,6 +76,32 @@ class Outputs:
     ) -> None:
         await self.topic(topic).send(key=key, value=value, headers=headers, partition=partition)
 
+    async def command(
+        self,
+        scope: str,
+        target: str,
+        action: str,
+        reason: str,
+        *,
+        cause: str,
+        review_kind: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Issue a control rule in the supervisor's name; the same cause gives the same id."""
+        command = ControlCommand.model_validate(
+            {
+                "command_id": stable_id(action, scope, target, cause),
+                "scope": scope,
+                "target": target,
+                "action": action,
+                "reason": reason,
+                "issued_by": ACTOR,
+                "review_kind": review_kind,
+                "expires_at": expires_at,
+            }
+        )
+        await self.control(command)
+
     async def control(self, command: ControlCommand) -> None:
         await self.send(
             self.topics.control, command.key.encode(), self.control_codec.encode(command)
