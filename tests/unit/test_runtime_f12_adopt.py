@@ -134,16 +134,24 @@ async def test_partitions_are_adopted_together_and_a_slow_one_does_not_hold_the_
     consumer = Consumer(parts)
     worker._consumer = consumer
 
+    running = 0
+    most = 0
+
     async def adopt(tp: TopicPartition) -> None:
+        nonlocal running, most
         worker._producers[tp.partition] = Producer()
-        await asyncio.sleep(60 if tp == stuck else 0.2)  # each takes a while; one never ends
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(60 if tp == stuck else 0.2)  # each takes a while; one never ends
+        finally:
+            running -= 1
 
     worker.adopt = adopt  # type: ignore[method-assign]
-    start = time.monotonic()
     await _Rebalance(worker).on_partitions_assigned(parts)
-    took = time.monotonic() - start
-    # Together: about one adoption's time (0.2 s) plus the bound on the stuck one, not 6 x 0.2 s.
-    assert took < 0.9, took
+    # Together, not one after another (counted, not timed: the machine may be busy); the
+    # stuck one gave up at its bound instead of holding the rebalance for a minute.
+    assert most == 6
     assert set(worker._producers) == {0, 1, 2, 3, 4}
     assert stuck in consumer.paused
     for task in worker._readopting.values():
