@@ -115,7 +115,7 @@ async def test_a_reviewer_approves_a_refund_that_arrives_live_and_the_task_compl
                 card = page.locator(f'[data-testid="review-item"][data-task-id="{task_id}"]')
                 await expect(card).to_be_visible(timeout=30_000)
                 assert len(list_loads) == loads_before, "the item came by reloading the list"
-                (item,) = (await api.get("/v1/reviews", headers=auth("rita"))).json()
+                item = await _with_usage(api)
                 await _shows_the_provenance(card, item, task_id)
                 shot = tmp_path / "reviewer-page-card.png"
                 await card.screenshot(path=str(shot))
@@ -172,6 +172,21 @@ def _async_true_when(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]
 
 async def _ready(api: httpx.AsyncClient) -> bool:
     return (await api.get("/readyz")).status_code == 200
+
+
+async def _with_usage(api: httpx.AsyncClient) -> dict[str, Any]:
+    """The one pending item, once the supervisor's record of the task's usage so far (an audit
+    record that follows the request) has reached the gateway: the page shows it live too, so
+    comparing against an earlier read would race it."""
+    items: list[dict[str, Any]] = []
+
+    async def recorded() -> bool:
+        nonlocal items
+        items = (await api.get("/v1/reviews", headers=auth("rita"))).json()
+        return len(items) == 1 and items[0]["steps_so_far"] is not None
+
+    await wait_for(recorded, timeout=15)
+    return items[0]
 
 
 async def _task_in_state(api: httpx.AsyncClient, task_id: str, state: str) -> dict[str, Any]:
