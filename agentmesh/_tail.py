@@ -17,11 +17,16 @@ from typing import Any, Literal
 
 import orjson
 from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from fastavro import schemaless_reader
 
 from agentmesh._settings import Settings
-from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer, partition_count
+from agentmesh.transport import (
+    ConsumerOptions,
+    KafkaConnection,
+    make_consumer,
+    partition_count,
+    partition_for,
+)
 from contracts import (
     CATALOG,
     HEADER_SIZE,
@@ -277,7 +282,7 @@ async def tail_kafka(
         )
     partitions = list(range(count))
     if task_id is not None and spec.name in _KEYED_BY_TASK:
-        partitions = [int(DefaultPartitioner()(task_id.encode(), partitions, partitions))]
+        partitions = [partition_for(task_id.encode(), count)]
     tps = [TopicPartition(spec.topic, p) for p in partitions]
     registry = SchemaRegistry(settings.registry_url)
     consumer = make_consumer(conn, options=ConsumerOptions(group_id=None, client_suffix="tail"))

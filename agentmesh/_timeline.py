@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from agentmesh._settings import Settings
 from agentmesh.transport import (
@@ -17,6 +16,7 @@ from agentmesh.transport import (
     KafkaConnection,
     make_consumer,
     partition_count,
+    partition_for,
 )
 from contracts import AgentEvent, Codec, DecodeError, SchemaRegistry, Topics
 
@@ -127,5 +127,4 @@ async def _partition_of(conn: KafkaConnection, topic: str, task_id: str) -> int:
     count = await partition_count(conn, topic, timeout_s=2.0)
     if not count:
         raise LookupError(f"topic {topic} does not exist (has any agent run in this namespace?)")
-    partitions = list(range(count))
-    return int(DefaultPartitioner()(task_id.encode(), partitions, partitions))
+    return partition_for(task_id.encode(), count)

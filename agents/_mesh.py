@@ -32,6 +32,7 @@ class Mesh:
             self.agents[a.name] = a
         self.model = model
         self.schema_dir = schema_dir  # where the agents' payload schema versions are kept
+        self._inboxes: dict[str, type[Handoff[Any]]] = {}  # built once: every step asks
 
     def get(self, name: str) -> Agent[Any, Any]:
         """The agent called ``name``, or :class:`UnknownAgentError` naming the known ones."""
@@ -42,8 +43,12 @@ class Mesh:
 
     def inbox_model(self, name: str) -> type[Handoff[Any]]:
         """The envelope type carried on agent ``name``'s inbox."""
-        # A runtime-parametrised generic: mypy cannot follow it, pydantic builds the class.
-        return cast("type[Handoff[Any]]", Handoff.__class_getitem__(self.get(name).input))
+        found = self._inboxes.get(name)
+        if found is None:
+            # A runtime-parametrised generic: mypy cannot follow it, pydantic builds the class.
+            found = cast("type[Handoff[Any]]", Handoff.__class_getitem__(self.get(name).input))
+            self._inboxes[name] = found
+        return found
 
     def payload_lineages(self) -> list[Lineage]:
         """Lineages of every agent's input and output, under ``schema_dir/<agent>.<kind>``."""

@@ -224,10 +224,7 @@ class RecordProcessor:
         self._pending_keys.pop(partition, None)
 
     def _repeat(self, partition: int, key: str) -> bool:
-        pending = self._pending.get(partition, ())
-        return key in self._seen.get(partition, ()) or any(
-            d.idempotency_key == key for d in pending
-        )
+        return key in self._seen.get(partition, ()) or key in self._pending_keys.get(partition, ())
 
     async def _succeeded(
         self,

@@ -18,10 +18,15 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 
 from agentmesh import Settings
-from agentmesh.transport import ConsumerOptions, KafkaConnection, make_admin, make_consumer
+from agentmesh.transport import (
+    ConsumerOptions,
+    KafkaConnection,
+    make_admin,
+    make_consumer,
+    partition_for,
+)
 from bench._hop_cases import StageTimes
 from bench.codec import ResearchBrief, sample_handoff
 from contracts import Codec, Handoff, new_id
@@ -109,7 +114,7 @@ class InputMaker:
         inputs = []
         while wanted:
             task_id = new_id()
-            p = (murmur2(task_id.encode()) & 0x7FFFFFFF) % partitions  # aiokafka's partitioner
+            p = partition_for(task_id.encode(), partitions)
             if p in wanted:
                 inputs.append(self.one(task_id))
                 wanted[p] -= 1

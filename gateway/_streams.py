@@ -12,10 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from agentmesh._settings import Settings
-from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer, partition_count
+from agentmesh.transport import (
+    ConsumerOptions,
+    KafkaConnection,
+    make_consumer,
+    partition_count,
+    partition_for,
+)
 from contracts import AgentEvent, AuditRecord, Codec, DecodeError, SchemaRegistry, Topics
 
 __all__ = ["audit_stream", "parse_positions", "task_stream"]
@@ -41,8 +46,7 @@ async def task_stream(
     count = await partition_count(conn, topics.events, timeout_s=2.0)
     if count <= 0:
         return
-    parts = list(range(count))
-    tp = TopicPartition(topics.events, int(DefaultPartitioner()(task_id.encode(), parts, parts)))
+    tp = TopicPartition(topics.events, partition_for(task_id.encode(), count))
     consumer = make_consumer(conn, options=ConsumerOptions(group_id=None, client_suffix="sse-task"))
     await consumer.start()
     try:

@@ -15,6 +15,7 @@ from agentmesh.transport._clients import (
 )
 from agentmesh.transport._connection import KafkaConnection
 from agentmesh.transport._options import ConsumerOptions, ProducerOptions
+from agentmesh.transport._partitioner import KeyPartitioner, partition_for
 from agentmesh.transport._tail import read_tail
 from agentmesh.transport._topics import (
     TopicCreationError,
@@ -28,6 +29,7 @@ __all__ = [
     "SAFE_PRODUCER_SETTINGS",
     "ConsumerOptions",
     "KafkaConnection",
+    "KeyPartitioner",
     "ProducerOptions",
     "TopicCreationError",
     "TopicSpec",
@@ -37,6 +39,7 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "partition_count",
+    "partition_for",
     "producer_kwargs",
     "read_tail",
 ]

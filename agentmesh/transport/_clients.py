@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from agentmesh.transport._connection import KafkaConnection
 from agentmesh.transport._options import ConsumerOptions, ProducerOptions
+from agentmesh.transport._partitioner import KeyPartitioner
 
 __all__ = [
     "SAFE_CONSUMER_SETTINGS",
@@ -44,6 +45,7 @@ def producer_kwargs(conn: KafkaConnection, options: ProducerOptions) -> dict[str
         "compression_type": options.compression_type,
         "transaction_timeout_ms": options.transaction_timeout_ms,
         "request_timeout_ms": options.request_timeout_ms,
+        "partitioner": KeyPartitioner(),
         **SAFE_PRODUCER_SETTINGS,
     }
 

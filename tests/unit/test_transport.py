@@ -3,13 +3,17 @@
 import ast
 from pathlib import Path
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from agentmesh.transport import (
     ConsumerOptions,
     KafkaConnection,
+    KeyPartitioner,
     ProducerOptions,
     consumer_kwargs,
     make_consumer,
     make_producer,
+    partition_for,
     producer_kwargs,
 )
 
@@ -84,3 +88,39 @@ def test_no_code_outside_the_seam_constructs_aiokafka_clients() -> None:
                 ):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+# Kafka's own vectors (UtilsTest.testMurmur2 in the Java client), as signed 32-bit ints.
+JAVA_MURMUR2 = {
+    "21": -973932308,
+    "foobar": -790332482,
+    "a-little-bit-long-string": -985981536,
+    "a-little-bit-longer-string": -1486304829,
+    "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    "abc": 479470107,
+}
+
+
+def test_keyed_records_go_where_the_java_client_would_put_them() -> None:
+    partitioner = KeyPartitioner()
+    for key, signed in JAVA_MURMUR2.items():
+        for count in (1, 3, 6, 64):
+            expected = (signed & 0x7FFFFFFF) % count  # Java: toPositive(murmur2(key)) % count
+            assert partition_for(key.encode(), count) == expected
+            assert partitioner(key.encode(), list(range(count)), []) == expected
+    for i in range(500):  # and where aiokafka's own default would, remembered or not
+        raw = f"task-{i}".encode()
+        parts = list(range(1 + i % 12))
+        assert partitioner(raw, parts, parts) == DefaultPartitioner()(raw, parts, parts)
+        assert partitioner(raw, parts, parts) == DefaultPartitioner()(raw, parts, parts)
+
+
+def test_a_record_without_key_goes_to_an_available_partition() -> None:
+    picked = {KeyPartitioner()(None, [0, 1, 2, 3], [2, 3]) for _ in range(200)}
+    assert picked == {2, 3}
+    assert KeyPartitioner()(None, [0, 1], []) in (0, 1)
+
+
+def test_every_producer_uses_the_key_partitioner() -> None:
+    kwargs = producer_kwargs(CONN, ProducerOptions())
+    assert isinstance(kwargs["partitioner"], KeyPartitioner)
