@@ -184,10 +184,13 @@ class GatewayClient:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """The JSON answer of one call; :class:`GatewayError` saying what went wrong."""
         try:
-            resp = await self._client.request(method, path, params=params, json=json)
+            resp = await self._client.request(
+                method, path, params=params, json=json, headers=headers
+            )
         except (httpx.TransportError, httpx.InvalidURL) as exc:
             raise self._unreachable(exc) from None
         if resp.status_code >= 400:

@@ -371,6 +371,10 @@ class RecordProcessor:
         expires_at = None
         if review is not None and review.timeout_s is not None:
             expires_at = utcnow() + timedelta(seconds=review.timeout_s)
+        env = self.env_for(record.partition)
+        # Work parked by a budget, a loop or a pause has no rule of its own: the policy's
+        # review section says what its timeout does (the supervisor sets the expiry).
+        on_timeout = review.on_timeout if review else _policy_on_timeout(env)
         request = ReviewRequest(
             review_id=parked_review_id(record),
             task_id=envelope.task_id,
@@ -386,13 +390,13 @@ class RecordProcessor:
             payload_json=review.payload_json if review else shown_payload(envelope),
             tools_called=[
                 e.target
-                for e in self.env_for(record.partition).journal.entries_of(envelope.handoff_id)
+                for e in env.journal.entries_of(envelope.handoff_id)
                 if e.kind == "tool"
             ],
             trace_id=_STEP_TRACE.get()[0],
             required_approvals=review.approvals if review else 1,
             expires_at=expires_at,
-            on_timeout=review.on_timeout if review else "reject",
+            on_timeout=on_timeout,
         )
         parked = StepOutcome(attempts=0, duration_ms=0.0)
         events.append(self.event(envelope, finished(record, envelope, "review", parked)))
@@ -480,6 +484,10 @@ class RecordProcessor:
                     f"{self.max_message_bytes}-byte message limit"
                 )
         return emissions
+
+
+def _policy_on_timeout(env: StepEnv) -> str:
+    return env.policy.reviews.on_timeout if env.policy is not None else "reject"
 
 
 class _OversizeError(ValueError):

@@ -7,6 +7,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from agentmesh import Settings
+from agentmesh.policy import Policy, effective_budget, load_policy
 from agentmesh.transport import (
     KafkaConnection,
     ProducerOptions,
@@ -56,6 +57,7 @@ async def submit_task(
         agent,
         payload,
         budget=budget or Budget(),
+        policy=load_policy(settings.policy) if settings.policy else None,
         task_id=task_id,
         tenant=tenant,
         submitted_by=submitted_by,
@@ -71,6 +73,7 @@ def _build(
     payload: Contract | dict[str, Any],
     *,
     budget: Budget,
+    policy: Policy | None = None,
     task_id: str | None,
     tenant: str,
     submitted_by: str,
@@ -90,6 +93,12 @@ def _build(
         submitted_by=submitted_by,
         idempotency_key=idempotency_key,
     )
+    if policy is not None:
+        # The task record keeps what was asked for; the work carries what the policy allows,
+        # so agents enforce it themselves before every call instead of only stopping once
+        # the supervisor has seen the overrun (the supervisor computes the same budget).
+        limits = policy.limits_for(tenant, agent)
+        budget = effective_budget(budget, limits, task.submitted_at)
     handoff = mesh.inbox_model(agent)(
         task_id=task_id,
         from_agent=submitted_by,

@@ -4,6 +4,8 @@ stop it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -37,21 +39,51 @@ def submit(  # noqa: PLR0917 - each option is one CLI flag
     max_hops: Annotated[int | None, typer.Option(help="Handoffs allowed.")] = None,
     deadline_s: Annotated[float | None, typer.Option(help="Wall-clock limit, seconds.")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="Same key, same task.")] = None,
+    tenant: Annotated[str, typer.Option(help="Whose task it is (budgets, spend).")] = "default",
+    gateway: GatewayOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Publish a task to AGENT and print its id (the payload is validated first)."""
+    """Publish a task to AGENT and print its id (the payload is validated first).
+
+    Straight to Kafka (the mesh's models validate it: --app), or with --gateway through the
+    gateway, which validates it against AGENT's registered schema and records your token's
+    name as the submitter.
+    """
     from agents import AgentError
     from agents._submit import submit_task
     from contracts import Budget, ContractError, SchemaRegistry, utcnow
 
-    settings = get_settings()
-    mesh = load_app(app or settings.app, json_mode=json_out)
-    if mesh is None:
-        fail("which mesh? pass --app package.module:mesh or set AGENTMESH_APP", json_mode=json_out)
     try:
         payload: Any = orjson.loads(input_json)
     except orjson.JSONDecodeError as exc:
         fail(f"--input is not valid JSON: {exc}", json_mode=json_out, code=2)
+    limits = {
+        "max_tokens": max_tokens,
+        "max_cost_usd": max_cost_usd,
+        "max_steps": max_steps,
+        "max_hops": max_hops,
+        "deadline_s": deadline_s,
+    }
+    if gateway:
+        body = {"agent": agent, "input": payload, "tenant": tenant}
+        if any(v is not None for v in limits.values()):
+            body["budget"] = {k: v for k, v in limits.items() if v is not None}
+        answer = run(
+            _submit_remote(gateway, token, body, idempotency_key),
+            json_mode=json_out,
+            doing=f"submit a task to {agent}",
+        )
+        _submitted(answer["task_id"], json_out, duplicate=bool(answer.get("duplicate")))
+        return
+    settings = get_settings()
+    mesh = load_app(app or settings.app, json_mode=json_out)
+    if mesh is None:
+        fail(
+            "which mesh? pass --app package.module:mesh or set AGENTMESH_APP "
+            "(or submit through a gateway with --gateway URL --token T)",
+            json_mode=json_out,
+        )
     budget = Budget(
         max_tokens=max_tokens,
         max_cost_usd=Decimal(max_cost_usd) if max_cost_usd else None,
@@ -70,6 +102,7 @@ def submit(  # noqa: PLR0917 - each option is one CLI flag
                 payload,
                 registry,
                 budget=budget,
+                tenant=tenant,
                 idempotency_key=idempotency_key,
                 submitted_by="cli",
             )
@@ -81,21 +114,45 @@ def submit(  # noqa: PLR0917 - each option is one CLI flag
         task_id = asyncio.run(go())
     except (ContractError, AgentError, LookupError, ValueError) as exc:
         fail(str(exc), json_mode=json_out, code=2)
+    _submitted(task_id, json_out)
+
+
+async def _submit_remote(
+    gateway: str, token: str | None, body: dict[str, Any], idempotency_key: str | None
+) -> dict[str, Any]:
+    from agentmesh._gateway_client import GatewayClient
+
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    async with GatewayClient(gateway, token) as gw:
+        found: dict[str, Any] = await gw.call("POST", "/v1/tasks", json=body, headers=headers)
+        return found
+
+
+def _submitted(task_id: str, json_out: bool, *, duplicate: bool = False) -> None:
     if json_out:
-        print_json({"ok": True, "task_id": task_id})
-    else:
-        out_console.print(task_id, highlight=False)
-        err_console.print(f"follow it with: agentmesh task watch {task_id}", highlight=False)
+        print_json({"ok": True, "task_id": task_id, "duplicate": duplicate})
+        return
+    out_console.print(task_id, highlight=False)
+    again = " (a retry of an earlier submission: the same task)" if duplicate else ""
+    err_console.print(f"follow it with: agentmesh task watch {task_id}{again}", highlight=False)
 
 
 @task_app.command()
 def show(
     task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    gateway: GatewayOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOption = False,
 ) -> None:
     """Print the task's timeline from <namespace>.events, with hops, tokens and cost."""
     from agentmesh._timeline import read_timeline
 
+    if gateway:
+        timeline = run(
+            _remote_timeline(gateway, token, task_id), json_mode=json_out, doing="read the task"
+        )
+        _print_timeline(timeline, json_out)
+        return
     try:
         timeline = asyncio.run(read_timeline(get_settings(), task_id))
     except LookupError as exc:
@@ -112,8 +169,11 @@ def show(
 def watch(
     task_id: Annotated[str, typer.Argument(help="The task's id.")],
     timeout_s: Annotated[float, typer.Option(help="Give up after this long.")] = 600.0,
+    gateway: GatewayOpt = None,
+    token: TokenOpt = None,
 ) -> None:
-    """Follow the task's events live until it completes or fails (exit 1 if it fails)."""
+    """Follow the task's events live until it completes or fails (exit 1 if it fails, or
+    if it is still running after --timeout-s)."""
     from agentmesh._timeline import read_timeline
 
     def show_event(_t: TaskTimeline, event: AgentEvent) -> None:
@@ -121,11 +181,22 @@ def watch(
             f"{event.at:%H:%M:%S}  {event.agent:<12} {describe(event)}", highlight=False
         )
 
-    timeline = asyncio.run(
-        read_timeline(
-            get_settings(), task_id, until_finished=True, timeout_s=timeout_s, on_event=show_event
+    if gateway:
+        timeline = run(
+            _remote_watch(gateway, token, task_id, timeout_s, show_event),
+            json_mode=False,
+            doing="follow the task",
         )
-    )
+    else:
+        timeline = asyncio.run(
+            read_timeline(
+                get_settings(),
+                task_id,
+                until_finished=True,
+                timeout_s=timeout_s,
+                on_event=show_event,
+            )
+        )
     out_console.print(_summary(timeline), highlight=False)
     if not timeline.finished or timeline.failure:
         raise typer.Exit(1)
@@ -174,6 +245,58 @@ def cancel(  # noqa: PLR0917 - each option is one CLI flag
         )
     else:
         out_console.print(f"cancel task {task_id!r}: issued ({answer.get('command_id')})")
+
+
+async def _remote_timeline(gateway: str, token: str | None, task_id: str) -> TaskTimeline:
+    """The task's timeline as the gateway reads it (``GET /v1/tasks/{id}``)."""
+    from urllib.parse import quote
+
+    from agentmesh._gateway_client import GatewayClient
+    from agentmesh._timeline import TaskTimeline
+    from contracts import AgentEvent
+
+    async with GatewayClient(gateway, token) as gw:
+        status = await gw.call("GET", f"/v1/tasks/{quote(task_id, safe='')}")
+    timeline = TaskTimeline(task_id)
+    for event in status["events"]:
+        timeline.add(AgentEvent.model_validate(event))
+    return timeline
+
+
+async def _remote_watch(
+    gateway: str,
+    token: str | None,
+    task_id: str,
+    timeout_s: float,
+    on_event: Callable[[TaskTimeline, AgentEvent], None],
+) -> TaskTimeline:
+    """The task's event stream (from its first event, resumed if the connection drops)
+    until it finishes or ``timeout_s`` passes."""
+    from urllib.parse import quote
+
+    from agentmesh._gateway_client import GatewayClient
+    from agentmesh._timeline import TaskTimeline
+    from contracts import AgentEvent
+
+    timeline = TaskTimeline(task_id)
+    path = f"/v1/tasks/{quote(task_id, safe='')}/events"
+
+    def reconnecting(why: str, _last: str | None) -> None:
+        err_console.print(f"[dim]{why}; reconnecting ...[/]", highlight=False)
+
+    async def follow() -> None:
+        async with GatewayClient(gateway, token) as gw:
+            async for sse in gw.follow(path, on_reconnect=reconnecting):
+                event = AgentEvent.model_validate_json(sse.data)
+                timeline.add(event)
+                on_event(timeline, event)
+                if timeline.finished:
+                    return
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await follow()
+    return timeline
 
 
 def describe(event: AgentEvent) -> str:

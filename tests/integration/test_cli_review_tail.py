@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -305,4 +305,27 @@ async def test_review_and_tail_through_the_gateway(
         assert kinds[-1] == "task_failed"
         cancel = await cli_json(s, "task", "cancel", task_id, "--reason", "tidy", *as_["sam"])
         assert cancel["command_id"]
-    assert governed.REFUNDS == []
+        assert governed.REFUNDS == []
+        await _task_commands_through_the_gateway(s, as_)
+
+
+async def _task_commands_through_the_gateway(
+    s: Settings, as_: Mapping[str, tuple[str, ...]]
+) -> None:
+    """`task submit | watch | show` over the gateway: no --app, the submitter's token."""
+    submit = ("task", "submit", "payer", "--input", '{"order": "o-cli", "amount": 5}')
+    first = await cli_json(s, *submit, "--idempotency-key", "cli-gw-1", *as_["sam"])
+    again = await cli_json(s, *submit, "--idempotency-key", "cli-gw-1", *as_["sam"])
+    assert (first["duplicate"], again) == (False, {**first, "duplicate": True})
+    task_id = first["task_id"]
+    code, out, err = await cli(s, "task", "watch", task_id, "--timeout-s", "60", *as_["sam"])
+    assert code == 0, f"{out}\n{err}"
+    assert "task completed" in out
+    shown = await cli_json(s, "task", "show", task_id, *as_["ada"])
+    assert (shown["state"], shown["output"]) == ("completed", {"order": "o-cli", "refunded": 5.0})
+    assert [r.order for r in governed.REFUNDS] == ["o-cli"]  # once, despite the retry
+    bad = await cli(s, "task", "submit", "nobody", "--input", "{}", *as_["sam"])
+    assert bad[0] == 1
+    assert "payer" in bad[2], bad[2]  # the known agents are named
+    denied = await cli(s, *submit, *as_["rita"])
+    assert (denied[0], "needs role: submitter" in denied[2]) == (1, True)

@@ -84,6 +84,18 @@ async def test_a_tenant_pause_parks_that_tenants_work_only() -> None:
     assert [r.kind for r in run.parked] == ["budget"]
 
 
+async def test_work_parked_by_a_pause_times_out_as_the_policy_says() -> None:
+    pause = ControlCommand(
+        scope="task", target="t9", action="pause", reason="loop", issued_by="supervisor"
+    )
+    escalating = Policy.model_validate({"reviews": {"on_timeout": "escalate"}})
+    for policy, expected in ((escalating, "escalate"), (None, "reject")):
+        harness = AgentHarness(governed.mesh, "payer", policy=policy)
+        harness.apply(pause)
+        (parked,) = (await harness.run(Refund(order="e", amount=1), task_id="t9")).parked
+        assert (parked.kind, parked.on_timeout) == ("pause", expected)
+
+
 async def test_release_time_lets_a_step_through_an_older_pause_but_not_a_newer_one() -> None:
     harness = AgentHarness(governed.mesh, "payer")
     harness.apply(
