@@ -196,8 +196,7 @@ class RecordProcessor:
         if outcome.error is not None:
             record_error(trace.get_current_span(), outcome.error)
             return await self._failed(record, envelope, outcome, events, env)
-        state = self._state_change(record, envelope, outcome, env)
-        return [*state, *await self._succeeded(record, envelope, outcome, events, env)]
+        return await self._succeeded(record, envelope, outcome, events, env)
 
     async def _stopped(
         self, record: RawRecord, envelope: Handoff[Any], stop: StepStopped, events: list[AgentEvent]
@@ -249,7 +248,9 @@ class RecordProcessor:
             stage = "oversize" if isinstance(exc, _OversizeError) else "handler"
             failed = StepOutcome(outcome.attempts, 0.0, error=exc)
             return await self._failed(record, envelope, failed, before, env, stage=stage)
-        return [*out, *self._journal_tombstones(env, envelope, record), *written]
+        # Only a step whose records can all be written changes the task's state.
+        state = self._state_change(record, envelope, outcome, env)
+        return [*state, *out, *self._journal_tombstones(env, envelope, record), *written]
 
     async def _encode_children(
         self, children: list[Handoff[Any]], parent: Handoff[Any], env: StepEnv

@@ -401,6 +401,15 @@ async def test_an_output_avro_cannot_encode_dead_letters_the_step_at_once() -> N
     assert (await harness.run(Item(n=3, hand=4))).handoffs[0].payload == Item(n=4)
 
 
+async def test_a_dead_lettered_step_leaves_the_task_state_as_it_was() -> None:
+    harness = AgentHarness(mesh, "keeper")
+    await harness.run(Item(n=1, fill=3), task_id="t-s")
+    kept = harness.state.get("t-s")
+    run = await harness.run(Item(n=2, fill=7, overflow=True), task_id="t-s")
+    assert [letter.stage for letter in run.dead_letters] == ["handler"]
+    assert harness.state.get("t-s") == kept  # the 7-byte blob of the failed step is not kept
+
+
 async def test_a_result_over_the_message_limit_dead_letters_the_step_at_once() -> None:
     harness = AgentHarness(mesh, "keeper")
     run = await harness.run(Item(n=1, out=MIB))
