@@ -390,9 +390,7 @@ class RecordProcessor:
             parked_headers=[Header(key=k, value=v) for k, v in record.headers],
             payload_json=review.payload_json if review else shown_payload(envelope),
             tools_called=[
-                e.target
-                for e in env.journal.entries_of(envelope.handoff_id)
-                if e.kind == "tool"
+                e.target for e in env.journal.entries_of(envelope.handoff_id) if e.kind == "tool"
             ],
             trace_id=_STEP_TRACE.get()[0],
             required_approvals=review.approvals if review else 1,
@@ -453,7 +451,11 @@ class RecordProcessor:
         error: BaseException,
         attempts: int,
     ) -> Emission:
-        value, message = record.value, str(error)[:4000]
+        # A claim-checked input is dead-lettered as it came, its ticket: small, and complete
+        # for a redrive (the chunks stay on the claims topic), where the resolved bytes
+        # would be cut to fit.
+        value = record.ticket if record.ticket is not None else record.value
+        message = str(error)[:4000]
         letter = DeadLetter(
             task_id=envelope.task_id if envelope else task_id_from_key(record.key),
             agent=envelope.to_agent if envelope else None,

@@ -410,6 +410,23 @@ async def test_a_dead_lettered_step_leaves_the_task_state_as_it_was() -> None:
     assert harness.state.get("t-s") == kept  # the 7-byte blob of the failed step is not kept
 
 
+async def test_a_claim_checked_input_is_dead_lettered_as_its_ticket() -> None:
+    harness = AgentHarness(mesh, "keeper")
+    await harness.codecs.register()
+    envelope = mesh.inbox_model("keeper")(
+        task_id="t-c", from_agent="x", to_agent="keeper", payload=Item(n=1, overflow=True)
+    )
+    resolved = harness.codecs.inbox.encode(envelope)
+    record = RawRecord("ns.agent.keeper", 0, 7, b"t-c", resolved, [], ticket=b"the-ticket")
+    (letter,) = [
+        await harness.codecs.dlq.decode(e.value or b"")
+        for e in await harness.processor.process(record)
+        if e.topic == harness.topics.dlq
+    ]
+    assert (letter.stage, letter.original_offset) == ("handler", 7)
+    assert letter.original_value == b"the-ticket"  # as it came, not the resolved bytes
+
+
 async def test_a_result_over_the_message_limit_dead_letters_the_step_at_once() -> None:
     harness = AgentHarness(mesh, "keeper")
     run = await harness.run(Item(n=1, out=MIB))
