@@ -121,7 +121,7 @@ async def _start(gw: GatewayState) -> None:
     gw.dlq = Codec(DeadLetter, sub(topics.dlq), gw.registry)
     await gw.decisions.register()
     await gw.control.register()
-    gw.submitter = Submitter(settings, gw.registry)
+    gw.submitter = Submitter(settings, gw.registry, gw.policy)
     await gw.submitter.start()
     gw.producer = make_producer(KafkaConnection.from_settings(settings))
     await gw.producer.start()

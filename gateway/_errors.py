@@ -14,6 +14,11 @@ from contracts import RegistryUnavailableError
 __all__ = ["BodyLimit", "install_error_handlers"]
 
 _WHERE = ("body", "query", "path", "header")
+# What a field is for, added to its validation error (the bare rule does not say).
+_HINTS = {
+    "idempotency-key": "the Idempotency-Key header names one request, so that a retry of it "
+    "is the same task; send a non-empty key of at most 200 characters, or leave it out",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -40,6 +45,8 @@ def install_error_handlers(app: FastAPI) -> None:
         first = detail[0] if detail else {"field": "", "error": "invalid request"}
         field = first["field"] or None
         message = f"{field or 'request body'}: {first['error']}"
+        if field in _HINTS:
+            message = f"{message} ({_HINTS[field]})"
         return JSONResponse({"error": message, "field": field, "detail": detail}, 422)
 
     @app.exception_handler(KafkaError)
@@ -53,7 +60,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+    """413 for bodies over the limit, whether announced by Content-Length or streamed.
+
+    A streamed (chunked) body is counted as the app reads it; going over raises an
+    HTTPException, because FastAPI turns any other error while reading the body into a 400.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -75,7 +86,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -84,7 +95,7 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps({"error": f"request body over the {self.max_bytes}-byte limit"})
+        body = orjson.dumps({"error": _too_large(self.max_bytes)})
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -93,5 +104,13 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large(limit: int) -> str:
+    return f"request body over the {limit}-byte limit (AGENTMESH_GATEWAY_MAX_BODY_BYTES)"
+
+
+class _TooLarge(HTTPException):
+    """Raised from ``receive``: FastAPI re-raises an HTTPException met while reading the
+    body (the handlers above answer it); outside a route, BodyLimit answers it itself."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large(limit))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gateway._json import text_problem, unencodable
 
 __all__ = [
     "BudgetIn",
@@ -23,6 +25,25 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _writable_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _writable_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    found = unencodable(value)
+    if found is not None:
+        raise ValueError(found[1])
+    return value
+
+
+# JSON parses a lone surrogate ("\ud800") into a str that cannot be written as UTF-8: a
+# 422 here, not a 500 when the record is encoded.
+Text = Annotated[str, AfterValidator(_writable_text)]
+
+
 class BudgetIn(_In):
     max_tokens: int | None = Field(default=None, ge=0)
     max_cost_usd: Decimal | None = Field(default=None, ge=0, max_digits=22, decimal_places=10)
@@ -35,8 +56,8 @@ class SubmitTask(_In):
     agent: str = Field(min_length=1, max_length=63, description="the entry agent")
     input: dict[str, Any] = Field(description="the entry agent's input payload")
     budget: BudgetIn | None = None
-    tenant: str = Field(default="default", min_length=1, max_length=128)
-    labels: dict[str, str] = Field(default_factory=dict)
+    tenant: Text = Field(default="default", min_length=1, max_length=128)
+    labels: dict[Text, Text] = Field(default_factory=dict)
 
 
 class TaskAccepted(BaseModel):
@@ -62,11 +83,11 @@ class TaskStatus(BaseModel):
 
 class DecisionIn(_In):
     decision: Literal["approve", "approve_edited", "reject"]
-    reason: str = Field(min_length=1, max_length=4000, description="required for every choice")
+    reason: Text = Field(min_length=1, max_length=4000, description="required for every choice")
     shown_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the payload JSON the reviewer saw"
     )
-    edited_payload: dict[str, Any] | None = Field(
+    edited_payload: Annotated[dict[str, Any] | None, AfterValidator(_writable_json)] = Field(
         default=None, description="with approve_edited only: the payload to release instead"
     )
 
@@ -87,9 +108,9 @@ class DecisionOut(BaseModel):
 
 class ControlIn(_In):
     scope: Literal["task", "agent", "tenant", "global"]
-    target: str = Field(min_length=1, max_length=256, description="'*' for global")
+    target: Text = Field(min_length=1, max_length=256, description="'*' for global")
     action: Literal["pause", "resume", "cancel"]
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class ErrorOut(BaseModel):

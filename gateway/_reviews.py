@@ -27,7 +27,7 @@ from contracts import (
     Topics,
 )
 
-__all__ = ["ReviewItem", "ReviewView", "shown_hash"]
+__all__ = ["ReviewItem", "ReviewView", "decided", "shown_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,33 @@ log = logging.getLogger(__name__)
 # One item model for the gateway and the CLI's direct path: both show an item alike.
 ReviewItem = ReviewEntry
 shown_hash = shown_sha256
+
+
+def decided(item: ReviewItem) -> str | None:
+    """Why ``item`` takes no more decisions, or None while it does.
+
+    Decided is what the supervisor will make of the votes (any reject ends it; enough
+    distinct approvals release it), not only what it has done: its release or rejection
+    reaches the gateway later, and a vote cast in between would change nothing.
+    """
+    rid = item.request.review_id
+    if item.status != "pending":
+        return f"review {rid} was {item.status} already"
+    rejected = sorted(n for n, d in item.votes.items() if d.decision == "reject")
+    if rejected:
+        return (
+            f"review {rid} is decided: {', '.join(rejected)} rejected it (one rejection ends "
+            "the work; the supervisor is dead-lettering it); nothing is left to decide"
+        )
+    approvals = sorted(item.votes)
+    needed = item.request.required_approvals
+    if len(approvals) >= needed:
+        return (
+            f"review {rid} is decided: approved by {', '.join(approvals)} ({needed} "
+            "distinct approvals needed; the supervisor is releasing it); nothing is left "
+            "to decide"
+        )
+    return None
 
 
 class ReviewView:

@@ -14,7 +14,7 @@ from gateway._auth import Identity
 from gateway._models import SubmitTask, TaskAccepted, TaskStatus
 from gateway._state import GatewayState, state_of, who
 from gateway._streams import task_stream
-from gateway._submit import PayloadRejected, UnknownAgent
+from gateway._submit import KeyReused, PayloadRejected, UnknownAgent
 
 __all__ = ["issue_control", "router"]
 
@@ -27,10 +27,20 @@ async def submit_task(
     body: SubmitTask,
     gw: State,
     identity: Annotated[Identity, Depends(who("submitter"))],
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="names this request: a retry with the same key is the same task; "
+            "a key sent with a different agent, tenant or input is refused (422)",
+        ),
+    ] = None,
 ) -> TaskAccepted:
     """Publish a task to its entry agent (validated against the agent's registered input
-    schema). A retry with the same `Idempotency-Key` is the same task."""
+    schema). A retry with the same `Idempotency-Key` is the same task; the same key with a
+    different agent, tenant or input gets 422. The first handoff carries the effective
+    budget: the tightest of `budget` and the governance policy's limits."""
     b = body.budget
     budget = Budget(
         max_tokens=b.max_tokens if b else None,
@@ -55,6 +65,9 @@ async def submit_task(
     except PayloadRejected as exc:
         field = f"input.{exc.field}" if exc.field != "payload" else "input"
         raise HTTPException(422, {"error": str(exc), "field": field}) from None
+    except KeyReused as exc:
+        detail = {"error": str(exc), "field": "Idempotency-Key", "detail": {"task_id": exc.task_id}}
+        raise HTTPException(422, detail) from None
     if new:
         gw.submitted.inc()
     return TaskAccepted(

@@ -11,9 +11,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from agentmesh._settings import Settings
+from agentmesh.policy import load_policy
 from contracts import Codec, ControlCommand, DeadLetter, ReviewDecision, SchemaRegistry, Topics
 from gateway._auth import Identity, Role, TokenStore
 from gateway._config import GatewayConfig
+from gateway._locks import KeyedLocks
 from gateway._reviews import ReviewView
 from gateway._signing import Signer
 from gateway._submit import Submitter
@@ -40,6 +42,9 @@ class GatewayState:
         self.tokens = tokens
         self.signer = signer
         self.topics = Topics(settings.namespace)
+        # The budget limits stamped on each task's first handoff (PolicyError if invalid).
+        self.policy = load_policy(settings.policy)
+        self.review_locks = KeyedLocks()  # a decision's check and write, one at a time per item
         self.up = asyncio.Event()  # Kafka clients, codecs and the review view are running
         self.last_error: str | None = None
         self.metrics = CollectorRegistry()

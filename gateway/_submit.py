@@ -3,13 +3,17 @@
 The gateway does not import agents: an agent's input contract is the schema registered for
 its inbox (``<ns>.agent.<name>-value``). The payload is checked against that schema (the
 error names the field), and the task record and first handoff are written in one
-transaction, exactly as ``agentmesh task submit`` writes them.
+transaction, exactly as ``agentmesh task submit`` writes them. The first handoff carries the
+effective budget (the tightest of the submitted one and the policy's limits), so agents
+enforce the policy before each call; the task record keeps what was submitted, from which
+the supervisor's ledger derives the same budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 from collections import OrderedDict
 from typing import Any
@@ -20,6 +24,7 @@ from fastavro.validation import ValidationError as AvroValidationError
 from fastavro.validation import validate
 
 from agentmesh._settings import Settings
+from agentmesh.policy import Policy, effective_budget
 from agentmesh.transport import (
     KafkaConnection,
     ProducerOptions,
@@ -41,8 +46,9 @@ from contracts import (
     utcnow,
 )
 from gateway._batcher import TransactionalBatcher
+from gateway._json import printable, unencodable
 
-__all__ = ["PayloadRejected", "Submitter", "UnknownAgent"]
+__all__ = ["KeyReused", "PayloadRejected", "Submitter", "UnknownAgent"]
 
 
 class UnknownAgent(LookupError):
@@ -60,19 +66,39 @@ class PayloadRejected(ValueError):
         self.field = field
 
 
+class KeyReused(ValueError):
+    """An Idempotency-Key sent again with a different request than the one it named."""
+
+    def __init__(self, key: str, task_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {printable(key)!r} was used for a different request (task "
+            f"{task_id}: another agent, tenant or input); a retry must resend the original "
+            "request unchanged, and a new request needs a new key"
+        )
+        self.task_id = task_id
+
+
+# A request as an Idempotency-Key names it: a digest of its agent, tenant and input.
+Fingerprint = bytes
+
+
 class Submitter:
     """One transactional producer, reused; schemas of inboxes cached after first use."""
 
-    def __init__(self, settings: Settings, registry: SchemaRegistry) -> None:
+    def __init__(
+        self, settings: Settings, registry: SchemaRegistry, policy: Policy | None = None
+    ) -> None:
         self.settings = settings
         self.topics = Topics(settings.namespace)
         self.registry = registry
+        self.policy = policy or Policy()
         self.conn = KafkaConnection.from_settings(settings)
         self.task_codec = Codec(TaskSubmitted, Topics.subject(self.topics.tasks), registry)
         self._inboxes: dict[str, tuple[bytes, Any, dict[str, Any]]] = {}
         self._names: dict[str, str] = {}
-        self._recent: OrderedDict[str, str] = OrderedDict()  # idempotency key → task id
-        self._inflight: dict[str, asyncio.Future[str]] = {}  # idempotency key → task id
+        # idempotency key → (task id, the request it named; None: not known)
+        self._recent: OrderedDict[str, tuple[str, Fingerprint | None]] = OrderedDict()
+        self._inflight: dict[str, tuple[Fingerprint, asyncio.Future[str]]] = {}
 
         def producer() -> Any:
             txn = f"{self.topics.namespace}.gateway.{new_id()}"
@@ -89,13 +115,29 @@ class Submitter:
         """Idempotency keys of the newest submissions, so a retry after a gateway restart
         is still recognised (whoever submitted it: CLI, another gateway)."""
         topic = self.topics.tasks
+        schemas: dict[str, Any] = {}  # agent → its input schema (None: unknown now)
         async for rec in read_tail(self.conn, topic, per_partition, client_suffix="gw-recent"):
             if rec.value is None:
                 continue
             with contextlib.suppress(DecodeError):
                 task = await self.task_codec.decode(rec.value)
                 if task.idempotency_key:
-                    self._recent[task.idempotency_key] = task.task_id
+                    agent = task.entry_agent
+                    if agent not in schemas:
+                        schemas[agent] = await self._payload_schema_or_none(agent)
+                    seen: Fingerprint | None = None
+                    # An input that does not read back is still the key's task: a retry
+                    # of it is a duplicate, not compared.
+                    with contextlib.suppress(ValueError, TypeError):
+                        data = orjson.loads(task.input_json)
+                        seen = _fingerprint(agent, task.tenant, data, schemas[agent])
+                    self._recent[task.idempotency_key] = (task.task_id, seen)
+
+    async def _payload_schema_or_none(self, agent: str) -> Any:
+        try:
+            return (await self._inbox(agent))[2]
+        except UnknownAgent:
+            return None
 
     async def stop(self) -> None:
         await self._writer.stop()
@@ -141,18 +183,30 @@ class Submitter:
         idempotency_key: str | None,
         labels: dict[str, str],
     ) -> tuple[TaskSubmitted, bool]:
-        """Publish; returns the task and whether it is new (False: a retried submission)."""
+        """Publish; returns the task and whether it is new (False: a retried submission).
+
+        :raises KeyReused: ``idempotency_key`` named a different request.
+        """
         header, parsed, payload_schema = await self._inbox(agent)
+        # Parsed as JSON, yet not writable as JSON or Avro (a huge integer, a lone surrogate).
+        found = unencodable(payload)
+        if found is not None:
+            raise PayloadRejected(found[0], f"input cannot be written: {found[1]}")
         if idempotency_key is not None:
+            this = _fingerprint(agent, tenant, payload, payload_schema)
             # A retry racing the original waits for it rather than publishing again.
             earlier = self._recent.get(idempotency_key)
             if earlier is None and idempotency_key in self._inflight:
+                fingerprint, pending = self._inflight[idempotency_key]
                 with contextlib.suppress(Exception):
-                    earlier = await asyncio.shield(self._inflight[idempotency_key])
+                    earlier = (await asyncio.shield(pending), fingerprint)
             if earlier is not None:
-                return _stub(earlier, agent, tenant, submitted_by, idempotency_key), False
+                task_id, theirs = earlier
+                if theirs is not None and theirs != this:
+                    raise KeyReused(idempotency_key, task_id)
+                return _stub(task_id, agent, tenant, submitted_by, idempotency_key), False
             mine: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self._inflight[idempotency_key] = mine
+            self._inflight[idempotency_key] = (this, mine)
         try:
             task = await self._publish(
                 agent,
@@ -176,7 +230,7 @@ class Submitter:
                     mine.cancel()
             raise
         if idempotency_key is not None:
-            self._recent[idempotency_key] = task.task_id
+            self._recent[idempotency_key] = (task.task_id, this)
             while len(self._recent) > 100_000:
                 self._recent.popitem(last=False)
             self._inflight.pop(idempotency_key, None)
@@ -209,7 +263,10 @@ class Submitter:
             "hop": 0,
             "created_at": now,
             "tenant": tenant,
-            "budget": to_datum(budget),
+            # What agents enforce locally before each call; the ledger derives the same.
+            "budget": to_datum(
+                effective_budget(budget, self.policy.limits_for(tenant, agent), now)
+            ),
             "context": [],
             "idempotency_key": idempotency_key or task_id,
             "payload": data,
@@ -221,25 +278,31 @@ class Submitter:
             raise PayloadRejected(
                 field, f"input does not fit {agent!r}'s input schema: {problem}"
             ) from None
-
-        task = TaskSubmitted(
-            task_id=task_id,
-            tenant=tenant,
-            entry_agent=agent,
-            input_json=orjson.dumps(payload).decode(),
-            budget=budget,
-            submitted_at=now,
-            submitted_by=submitted_by,
-            idempotency_key=idempotency_key,
-            labels=labels,
-        )
-        buf = io.BytesIO()
-        buf.write(header)
-        schemaless_writer(buf, parsed, handoff)
+        try:
+            task = TaskSubmitted(
+                task_id=task_id,
+                tenant=tenant,
+                entry_agent=agent,
+                input_json=orjson.dumps(payload).decode(),
+                budget=budget,
+                submitted_at=now,
+                submitted_by=submitted_by,
+                idempotency_key=idempotency_key,
+                labels=labels,
+            )
+            task_value = self.task_codec.encode(task)
+            buf = io.BytesIO()
+            buf.write(header)
+            schemaless_writer(buf, parsed, handoff)
+        except (TypeError, ValueError, OverflowError) as exc:
+            # Whatever `unencodable` missed is still the input's fault, not a server error.
+            raise PayloadRejected(
+                "payload", f"input cannot be written as JSON and Avro: {exc}"
+            ) from None
         key = task_id.encode()
         await self._writer.write(
             [
-                (self.topics.tasks, key, self.task_codec.encode(task)),
+                (self.topics.tasks, key, task_value),
                 (self.topics.agent(agent), key, buf.getvalue()),
             ]
         )
@@ -255,6 +318,25 @@ def _stub(task_id: str, agent: str, tenant: str, by: str, key: str) -> TaskSubmi
         submitted_by=by,
         idempotency_key=key,
     )
+
+
+def _fingerprint(agent: str, tenant: str, payload: Any, payload_schema: Any) -> Fingerprint:
+    """The request an Idempotency-Key names. Defaults are filled in and integral floats
+    read as integers, so the same input written by another client (the CLI writes every
+    field, 5 as 5.0) is the same request."""
+    data = payload if payload_schema is None else _with_defaults(payload_schema, payload)
+    text = orjson.dumps([agent, tenant, _canonical(data)], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).digest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
 
 
 def _with_defaults(schema: Any, data: Any) -> Any:

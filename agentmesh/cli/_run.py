@@ -144,7 +144,12 @@ def run_gateway_command(
         signer = Signer.load_or_create(key_file)
     except (OSError, ValueError) as exc:
         fail(f"signing key {key_file}: {exc}", json_mode=False)
-    app = create_app(settings, config, tokens=tokens, signer=signer)
+    from agentmesh.policy import PolicyError
+
+    try:
+        app = create_app(settings, config, tokens=tokens, signer=signer)
+    except PolicyError as exc:  # the policy decides submitted tasks' budgets
+        fail(str(exc), json_mode=False)
     err_console.print(
         f"gateway for namespace {settings.namespace} on http://{host or config.host}:"
         f"{port or config.port} (signing key {signer.key_id})"

@@ -120,6 +120,21 @@ async def test_bad_input_is_refused_with_the_field_and_nothing_is_written(
         "/v1/tasks", json={"agent": "payer", "input": {"order": "x" * 2_000_000}}, headers=h
     )
     assert huge.status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"agent": "payer", "input": {"order": "'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'", "amount": 1}}'
+
+    streamed = await client.post(
+        "/v1/tasks", content=chunks(), headers={**h, "content-type": "application/json"}
+    )
+    assert (streamed.status_code, "limit" in streamed.json()["error"]) == (413, True)
+    unwritable = await client.post(
+        "/v1/tasks", json={"agent": "payer", "input": {"order": "o", "amount": 10**30}}, headers=h
+    )
+    assert (unwritable.status_code, unwritable.json()["field"]) == (422, "input.amount")
     assert await _tasks_on_topic(settings) == []
 
 
