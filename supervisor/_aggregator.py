@@ -3,30 +3,42 @@
 The ``govern`` agent counts outcomes and spend as it folds events (``observe``); a timer
 sends them as one summary per key every fraction of a second (``flush``), and the
 ``aggregate`` agent folds the summaries, keyed by breaker or tenant, into their tables.
+
+Exactly once, like the ledgers: every summary names the events it counts by position
+(``supervisor._positions``) and each breaker and tenant keeps the last position it applied
+per source partition, so a summary or an event delivered again adds nothing. Nothing is
+lost either: the supervisor's consumer sends what is counted but not yet sent before it
+commits input offsets (``supervisor._transport.before_commit``), and an event delivered
+again after a crash is counted again even when its ledger had already folded it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from agentmesh.policy import Policy
+from agentmesh.policy import Policy, SpendLimit
 from contracts import AgentEvent, LlmCall, StepFinished, TaskFailed, ToolCall
 from supervisor._breakers import Breaker, Transition
 from supervisor._outputs import ACTOR, Outputs
+from supervisor._positions import Entries, fresh, merge, parts
 from supervisor._spend import TenantSpend
 
 __all__ = ["Aggregator"]
+
+log = logging.getLogger(__name__)
 
 # Failures that say nothing about an agent's health (they are decisions, not faults).
 _NOT_AGENT_FAULTS = frozenset(
     {"Cancelled", "ToolBreakerOpen", "StepStopped", "BudgetExceeded", "ReviewRejected"}
 )
+_TENANT = "tenant:"
 
 
 class Aggregator:
@@ -36,48 +48,72 @@ class Aggregator:
         self.breakers = breakers
         self.spend = spend
         self.out: Outputs | None = None  # set once the supervisor's outputs exist
-        self._outcomes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        self._spend: dict[str, Decimal] = defaultdict(Decimal)
+        # key (breaker or tenant:<name>) → what was counted since the last flush; an
+        # outcome entry's value is 0 (ok) or 1 (failed), a spend entry's the USD as text.
+        self._pending: dict[str, Entries] = {}
+        self._flushing = asyncio.Lock()
 
-    def observe(self, event: AgentEvent) -> None:
-        """Count outcomes for breakers and spend for tenants (sent in summaries)."""
+    def observe(self, event: AgentEvent, partition: int, offset: int) -> None:
+        """Count the outcome and spend of the event at ``partition``/``offset`` of events."""
         body = event.body
+        source = str(partition)
         if isinstance(body, LlmCall) and not body.replayed:
-            self._outcomes[f"model:{body.provider}"][0 if body.status == "ok" else 1] += 1
-            if body.cost_usd:
-                self._spend[event.tenant] += body.cost_usd
+            self._count(f"model:{body.provider}", source, offset, int(body.status != "ok"))
+            if body.cost_usd and self._limited(event.tenant):
+                self._count(f"{_TENANT}{event.tenant}", source, offset, str(body.cost_usd))
         elif isinstance(body, ToolCall) and not body.replayed:
             if body.status in ("ok", "error", "timeout"):
-                self._outcomes[f"tool:{body.tool}"][0 if body.status == "ok" else 1] += 1
+                self._count(f"tool:{body.tool}", source, offset, int(body.status != "ok"))
         elif isinstance(body, StepFinished) and body.outcome in ("handoff", "result", "waiting"):
-            self._outcomes[f"agent:{event.agent}"][0] += 1
+            self._count(f"agent:{event.agent}", source, offset, 0)
         elif (
             isinstance(body, TaskFailed)
             and event.agent != ACTOR
             and body.error_class not in _NOT_AGENT_FAULTS
         ):
-            self._outcomes[f"agent:{event.agent}"][1] += 1
+            self._count(f"agent:{event.agent}", source, offset, 1)
+
+    def _count(self, key: str, source: str, offset: int, value: Any) -> None:
+        self._pending.setdefault(key, {}).setdefault(source, []).append([offset, value])
+
+    def _limited(self, tenant: str) -> bool:
+        found = self.policy.budgets.tenants.get(tenant)
+        return found is not None and found.spend_limit is not None
 
     async def flush(self) -> None:
-        """Send what was counted since the last flush, one summary per key."""
+        """Send what was counted since the last flush, one summary per key.
+
+        Also called before every commit of input offsets: when it returns, every event
+        folded so far is counted in a summary on its way to Kafka (faust then flushes its
+        producer, then commits). What could not be sent stays for the next flush.
+        """
         out = self.out
         if out is None:
             return
-        outcomes, self._outcomes = self._outcomes, defaultdict(lambda: [0, 0])
-        spend, self._spend = self._spend, defaultdict(Decimal)
-        at = time.time()
-        for key, (ok, failed) in outcomes.items():
-            payload = {"k": "outcome", "key": key, "at": at, "ok": ok, "failed": failed}
-            await out.send(self.signals_topic, key.encode(), orjson.dumps(payload))
-        for tenant, usd in spend.items():
-            if (
-                tenant in self.policy.budgets.tenants
-                and self.policy.budgets.tenants[tenant].spend_limit
-            ):
-                payload = {"k": "spend", "key": f"tenant:{tenant}", "at": at, "usd": str(usd)}
-                await out.send(
-                    self.signals_topic, f"tenant:{tenant}".encode(), orjson.dumps(payload)
-                )
+        async with self._flushing:  # a commit waits for the timer's flush in progress
+            batch, self._pending = self._pending, {}
+            at = time.time()
+            try:
+                for key in list(batch):
+                    kind = "spend" if key.startswith(_TENANT) else "outcome"
+                    for part in parts(batch[key]):
+                        payload = {"k": kind, "key": key, "at": at, "src": part}
+                        await out.send(self.signals_topic, key.encode(), orjson.dumps(payload))
+                    del batch[key]
+            except BaseException:
+                # Sent again with the next flush, ahead of what was counted meanwhile (in
+                # offset order); whatever of it did go out is skipped by position.
+                for key, src in self._pending.items():
+                    merge(batch.setdefault(key, {}), src)
+                self._pending = batch
+                raise
+
+    async def flush_on_timer(self) -> None:
+        """The timer's flush: a failure is retried on the next tick, nothing is dropped."""
+        try:
+            await self.flush()
+        except Exception:
+            log.warning("sending outcome and spend summaries failed; retrying", exc_info=True)
 
     def _out(self) -> Outputs:
         assert self.out is not None, "the supervisor sets outputs before any signal arrives"
@@ -88,16 +124,22 @@ class Aggregator:
         if signal["k"] == "spend":
             await self._add_spend(key, signal, cause)
             return
-        breaker: Breaker = self.breakers.get(key) or Breaker(key=key)
+        stored: Breaker | None = self.breakers.get(key)
+        # Folded into a copy, stored once its outputs went out: a retried signal is neither
+        # counted twice nor is its transition lost.
+        breaker = Breaker(key=key) if stored is None else stored.clone()
         if signal["k"] == "tick":
             change = breaker.tick(time.time(), self.policy.breakers)
+            if change is None:
+                return
         else:
-            change = breaker.record(
-                signal["at"], signal["ok"], signal["failed"], self.policy.breakers
-            )
-        self.breakers[key] = breaker
+            ok, failed = _outcomes(breaker.applied, signal)
+            if ok + failed == 0:
+                return  # every event it counts was counted before
+            change = breaker.record(signal["at"], ok, failed, self.policy.breakers)
         if change is not None:
             await self._transition(change, cause)
+        self.breakers[key] = breaker
 
     async def _transition(self, change: Transition, cause: str) -> None:
         scope, _, name = change.key.partition(":")
@@ -118,16 +160,23 @@ class Aggregator:
         )
 
     async def _add_spend(self, key: str, signal: dict[str, Any], cause: str) -> None:
-        tenant = key.removeprefix("tenant:")
+        tenant = key.removeprefix(_TENANT)
         tenant_policy = self.policy.budgets.tenants.get(tenant)
         if tenant_policy is None or tenant_policy.spend_limit is None:
             return
-        spend: TenantSpend = self.spend.get(key) or TenantSpend(tenant=tenant)
-        until = spend.add(signal["at"], Decimal(signal["usd"]), tenant_policy.spend_limit)
+        stored: TenantSpend | None = self.spend.get(key)
+        spend = TenantSpend(tenant=tenant) if stored is None else stored.clone()
+        usd = _usd(spend.applied, signal)
+        if usd is None:
+            return  # every call it counts was counted before
+        until = spend.add(signal["at"], usd, tenant_policy.spend_limit)
+        if until is not None:
+            await self._pause_tenant(tenant, spend, tenant_policy.spend_limit, until, cause)
         self.spend[key] = spend
-        if until is None:
-            return
-        limit = tenant_policy.spend_limit
+
+    async def _pause_tenant(
+        self, tenant: str, spend: TenantSpend, limit: SpendLimit, until: float, cause: str
+    ) -> None:
         reason = (
             f"budget: tenant {tenant!r} spent {spend.total()} USD in {limit.period_s:g} s, "
             f"over its limit of {limit.usd} USD"
@@ -152,3 +201,22 @@ class Aggregator:
                 "paused_until": datetime.fromtimestamp(until, UTC).isoformat(),
             },
         )
+
+
+def _outcomes(applied: dict[str, int], signal: dict[str, Any]) -> tuple[int, int]:
+    """(ok, failed) among the events of an outcome summary not counted yet."""
+    src: Entries | None = signal.get("src")
+    if src is None:  # a summary from before positions: counted as it comes
+        return int(signal.get("ok", 0)), int(signal.get("failed", 0))
+    values = fresh(applied, src)
+    failed = sum(values)
+    return len(values) - failed, failed
+
+
+def _usd(applied: dict[str, int], signal: dict[str, Any]) -> Decimal | None:
+    """What the calls of a spend summary not counted yet cost; None if there are none."""
+    src: Entries | None = signal.get("src")
+    if src is None:  # a summary from before positions: counted as it comes
+        return Decimal(signal["usd"])
+    values = fresh(applied, src)
+    return sum((Decimal(v) for v in values), Decimal(0)) if values else None

@@ -46,6 +46,7 @@ from contracts import (
     Topics,
 )
 from supervisor import _state_codecs as state_codecs
+from supervisor import _transport
 from supervisor._aggregator import Aggregator
 from supervisor._auditor import ChainWriter
 from supervisor._breakers import Breaker
@@ -143,7 +144,10 @@ class Supervisor:
         app.agent(signals, name="aggregate")(self._aggregate)
         app.agent(intents, name="audit")(self._audit)
         app.agent(control, name="watch_control")(self._watch_control)
-        app.timer(self.options.signal_flush_s)(self.aggregator.flush)
+        app.timer(self.options.signal_flush_s)(self.aggregator.flush_on_timer)
+        # Counted but unsent outcomes and spend go out before the offsets of their events
+        # are committed: a crash can then lose no summary (see supervisor._aggregator).
+        _transport.before_commit(app, self.aggregator.flush)
         app.timer(self.options.tick_s)(self._tick)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -244,14 +248,20 @@ class Supervisor:
             await self._reject_record(rec, str(exc), exc.stage)
             return
         if topic in (self.topics.events, self.topics.tasks):
-            await self._fold_ledger(task_id, topic, offset, message)
+            await self._fold_ledger(task_id, rec, message)
         else:
             await self._fold_reviews(task_id, topic, offset, message)
 
-    async def _fold_ledger(self, task_id: str, topic: str, offset: int, message: Any) -> None:
+    async def _fold_ledger(self, task_id: str, rec: Inbound, message: Any) -> None:
+        topic, offset = rec.topic, rec.offset
         stored: TaskLedger | None = self.ledgers.get(task_id)
         if stored is not None and stored.seen(topic, offset):
-            return  # delivered again after a restart: already counted
+            # Delivered again after a restart: already in the ledger. Its outcome and spend
+            # may not have reached a summary before the crash: counted again, and skipped
+            # by position where they had.
+            if not isinstance(message, TaskSubmitted):
+                self.aggregator.observe(message, rec.partition, offset)
+            return
         # Folded into a copy, stored only after the outputs went out: if sending fails and
         # the record is tried again, it is neither counted twice nor its decision lost.
         ledger = TaskLedger(task_id=task_id) if stored is None else stored.clone()
@@ -264,7 +274,7 @@ class Supervisor:
             await self._stop(ledger, breach, cause=f"{topic}:{offset}")
         self.ledgers[task_id] = ledger
         if not isinstance(message, TaskSubmitted):
-            self.aggregator.observe(message)
+            self.aggregator.observe(message, rec.partition, offset)
 
     async def _stop(self, ledger: TaskLedger, breach: Breach, cause: str) -> None:
         kind = "loop" if breach.kind == "loop" else "budget"
@@ -321,28 +331,34 @@ class Supervisor:
         self.reviews[task_id] = book
 
     async def _on_tick(self, task_id: str) -> None:
+        # Copies again, stored after their outputs: a tick tried again after a failed send
+        # still finds the task running and the review pending, and decides again.
         now = datetime.now(UTC)
-        ledger: TaskLedger | None = self.ledgers.get(task_id)
-        if ledger is not None and ledger.status == "running":
+        stored: TaskLedger | None = self.ledgers.get(task_id)
+        if stored is not None and stored.status == "running":
+            ledger = stored.clone()
             breach = ledger.check(self.policy, now)
             if breach is not None:
-                self.ledgers[task_id] = ledger
                 await self._stop(
                     ledger, breach, cause=f"tick:{breach.limit}:{ledger.budget.deadline}"
                 )
-        book: ReviewBook | None = self.reviews.get(task_id)
-        if book is not None and book.due(now):
+                self.ledgers[task_id] = ledger
+        stored_book: ReviewBook | None = self.reviews.get(task_id)
+        if stored_book is not None and stored_book.due(now):
+            book = stored_book.model_copy(deep=True)
             actions = book.tick(now, self.policy)
-            self.reviews[task_id] = book
             await self.actions.act(task_id, actions, cause=f"tick:{now.timestamp():.0f}")
+            self.reviews[task_id] = book
 
     async def _reject_record(self, rec: Inbound, error: str, stage: str = "decode") -> None:
-        """A record the supervisor cannot read: dead-lettered with its coordinates, skipped."""
+        """A record the supervisor cannot read or fold: dead-lettered with its coordinates."""
+        verb = "fold" if stage == "handler" else "read"
         log.error(
-            "%s[%d]@%d unreadable (%s): dead-lettered to %s",
+            "%s[%d]@%d: could not %s it (%s): dead-lettered to %s",
             rec.topic,
             rec.partition,
             rec.offset,
+            verb,
             error,
             self.topics.dlq,
         )
@@ -350,9 +366,10 @@ class Supervisor:
         await self.out.dead_letter(
             DeadLetter(
                 dead_letter_id=stable_id("dlq", rec.topic, rec.partition, rec.offset),
-                stage="decode" if stage not in ("decode", "validate") else stage,
-                error_class="UnreadableRecord",
-                error_message=f"supervisor could not read it: {error}"[:4000],
+                # "handler": it was read but folding it kept failing (a bug, not bad bytes).
+                stage=stage if stage in ("decode", "validate", "handler") else "decode",
+                error_class="UnreadableRecord" if stage != "handler" else "SupervisorFoldFailed",
+                error_message=f"supervisor could not {verb} it: {error}"[:4000],
                 original_topic=rec.topic,
                 original_partition=rec.partition,
                 original_offset=rec.offset,
@@ -361,8 +378,6 @@ class Supervisor:
                 original_headers=headers,
             )
         )
-
-    # -- aggregate: breakers and tenant spend --------------------------------------------
 
     # -- aggregate: breakers and tenant spend --------------------------------------------
 

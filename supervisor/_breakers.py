@@ -34,7 +34,13 @@ class Breaker(BaseModel):
     state: BreakerState = "closed"
     window: list[tuple[float, int, int]] = Field(default_factory=list)
     opened_at: float | None = None
-    last_seq: dict[str, int] = Field(default_factory=dict)
+    applied: dict[str, int] = Field(
+        default_factory=dict, description="per source partition: the last offset counted"
+    )
+
+    def clone(self) -> Breaker:
+        """A copy to fold into (its lists and dicts copied; what they hold is immutable)."""
+        return self.model_copy(update={"window": list(self.window), "applied": dict(self.applied)})
 
     def record(self, at: float, ok: int, failed: int, policy: BreakerPolicy) -> Transition | None:
         """Fold a bucket of outcomes observed at ``at`` (seconds since the epoch)."""

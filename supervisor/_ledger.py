@@ -67,6 +67,9 @@ class TaskLedger(BaseModel):
     stopped_for: str | None = None
     cost_reviewed: bool = False
     extensions: int = 0
+    extra_hops: int = Field(
+        default=0, description="hops allowed beyond the budget by approved hop-limit reviews"
+    )
     applied: dict[str, int] = Field(
         default_factory=dict, description="per input topic: the last offset folded in"
     )
@@ -177,6 +180,17 @@ class TaskLedger(BaseModel):
             return self._stop(found)
         return self._cost_review(policy)
 
+    def spent(self, now: datetime) -> bool:
+        """True when a limit is used up: the next call would go over it. An agent that
+        carries the same budget parks its work here itself, before the ledger is over."""
+        b = self.budget
+        return (
+            (b.max_steps is not None and self.steps >= b.max_steps)
+            or (b.max_tokens is not None and self.tokens >= b.max_tokens)
+            or (b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd)
+            or (b.deadline is not None and now >= b.deadline)
+        )
+
     def _cost_review(self, policy: Policy) -> Breach | None:
         if self.cost_reviewed:
             return None
@@ -204,16 +218,34 @@ class TaskLedger(BaseModel):
         budget = effective_budget(base, limits, self.submitted_at or _epoch())
         for _ in range(self.extensions):
             budget = extend(budget, policy)
+        if self.extra_hops and budget.max_hops is not None:
+            budget = budget.model_copy(update={"max_hops": budget.max_hops + self.extra_hops})
         self.budget = budget
 
     def extend(self, policy: Policy, now: datetime) -> None:
         """A reviewer approved more budget: apply the policy's extension and run again."""
         self.extensions += 1
         self.budget = extend(self.budget, policy)
-        # Over the cost rule's threshold already: it asked once, the approval answers it.
+        self.resume(policy)
+
+    def resume(self, policy: Policy) -> bool:
+        """A reviewer approved what stopped the task: run again; True if it allowed more hops.
+
+        A repeated handoff is forgotten (its count starts again). Approving a hop-limit stop
+        must also move the limit, or the very next event would stop the task again: the
+        hops the task has already made are allowed, plus the policy's extension. A cost
+        review is not asked again (``cost_reviewed`` stays): the approval answers it.
+        """
         self.status = "running"
         self.stopped_for = None
         self.repeats.clear()
+        b = self.budget
+        if b.max_hops is None or self.max_hop <= b.max_hops:
+            return False
+        more = self.max_hop - b.max_hops + policy.budgets.extension.hops
+        self.extra_hops += more
+        self.budget = b.model_copy(update={"max_hops": b.max_hops + more})
+        return True
 
 
 def extend(budget: Budget, policy: Policy) -> Budget:

@@ -53,28 +53,26 @@ class ReviewActions:
         req = action.request
         budget_fn = None
         if req.kind in TASK_LEVEL:
-            ledger: TaskLedger = self.ledgers.get(task_id) or TaskLedger(task_id=task_id)
-            if req.kind == "budget" and ledger.status == "stopped":
-                ledger.extend(self.policy, datetime.now(UTC))
-                await self.out.audit(
-                    "budget_extended",
-                    cause=cause,
-                    subject=task_id,
-                    task_id=task_id,
-                    details={
-                        "by": list(action.reviewers),
-                        "budget": ledger.budget.model_dump(mode="json"),
-                    },
-                )
-            elif ledger.status == "stopped":
-                ledger.status, ledger.stopped_for = "running", None
-                ledger.repeats.clear()
-            self.ledgers[task_id] = ledger
+            stored: TaskLedger | None = self.ledgers.get(task_id)
+            # A copy, stored once the outputs about it went out: if one fails and the
+            # decision is tried again, the ledger is still stopped and is resumed again.
+            ledger = TaskLedger(task_id=task_id) if stored is None else stored.clone()
+            now = datetime.now(UTC)
+            # Stopped by this ledger, or parked by the agent as its carried budget ran out
+            # (the ledger is then at its limit, not over it): either way the approval is
+            # more budget, here as in the released handoff. Once: an extended ledger is
+            # neither stopped nor spent, so the task's other parked items add nothing.
+            if req.kind == "budget" and (ledger.status == "stopped" or ledger.spent(now)):
+                ledger.extend(self.policy, now)
+                await self._extended(task_id, ledger, action, cause)
+            elif ledger.status == "stopped" and ledger.resume(self.policy):
+                await self._extended(task_id, ledger, action, cause)  # more hops
             if req.kind == "budget":
                 policy = self.policy
                 budget_fn = lambda b: extend(b, policy)  # noqa: E731
             approved = f"review {req.review_id} approved by {', '.join(action.reviewers)}"
             await self.out.command("task", task_id, "resume", approved, cause=cause)
+            self.ledgers[task_id] = ledger
         claimed = any(h.key == CLAIM_HEADER for h in req.parked_headers)
         try:
             _no_edit_of_claimed(claimed, action.edited_payload_json)
@@ -107,6 +105,21 @@ class ReviewActions:
             },
         )
         return True
+
+    async def _extended(
+        self, task_id: str, ledger: TaskLedger, action: Release, cause: str
+    ) -> None:
+        await self.out.audit(
+            "budget_extended",
+            cause=cause,
+            subject=task_id,
+            task_id=task_id,
+            details={
+                "by": list(action.reviewers),
+                "kind": action.request.kind,
+                "budget": ledger.budget.model_dump(mode="json"),
+            },
+        )
 
     async def _reject(self, task_id: str, action: Reject, cause: str) -> None:
         req = action.request

@@ -4,6 +4,10 @@ Pure: the supervisor feeds requests, decisions and clock ticks in and carries ou
 actions that come back (release to the target topic, dead-letter, resume, escalate).
 Work parked for the task as a whole (budget, loop, pause) is decided together: approving
 one such item releases every one of them, as rejecting one ends them all.
+
+Requests and decisions arrive on different topics, so after a backlog or a restart a
+decision can be folded before the request it answers: it is kept (a bounded number per
+task) and applied when the request arrives.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ __all__ = ["Escalate", "Pending", "Reject", "Release", "ReviewAction", "ReviewBo
 
 TASK_LEVEL = ("budget", "loop", "pause")
 _MAX_DECIDED = 1024
+_MAX_EARLY = 256  # decisions kept for requests not seen yet, per task (oldest dropped)
 
 
 _BYTES_FIELDS = ("parked_key", "parked_value")
@@ -83,6 +88,9 @@ class ReviewBook(BaseModel):
     task_id: str
     pending: dict[str, Pending] = Field(default_factory=dict)
     decided: dict[str, str] = Field(default_factory=dict, description="review id → outcome")
+    early: list[ReviewDecision] = Field(
+        default_factory=list, description="decisions folded before their request, in order"
+    )
     applied: dict[str, int] = Field(default_factory=dict)
 
     def seen(self, source: str, offset: int) -> bool:
@@ -107,12 +115,14 @@ class ReviewBook(BaseModel):
             return [Reject(req, "supervisor", auto)]
         expires = req.expires_at or now + timedelta(seconds=policy.reviews.timeout_s)
         self.pending[req.review_id] = Pending(request=req, expires_at=expires)
-        return []
+        return self._early_for(req.review_id)
 
     def decision(self, dec: ReviewDecision) -> list[ReviewAction]:
         item = self.pending.get(dec.review_id)
         if item is None:
-            return []  # decided already (a second decision changes nothing) or unknown
+            if dec.review_id not in self.decided:
+                self._keep_early(dec)
+            return []  # decided already (a second decision changes nothing), or early
         if dec.decision == "reject":
             return self._reject(item, dec.reviewer, f"rejected by {dec.reviewer}: {dec.reason}")
         item.approvals[dec.reviewer] = dec.edited_payload_json
@@ -145,6 +155,23 @@ class ReviewBook(BaseModel):
                 )
         return actions
 
+    def _keep_early(self, dec: ReviewDecision) -> None:
+        # The signature is not checked here, and arbitrary bytes do not fit the table's
+        # JSON: kept without it.
+        self.early.append(dec.model_copy(update={"signature": None}))
+        del self.early[:-_MAX_EARLY]
+
+    def _early_for(self, review_id: str) -> list[ReviewAction]:
+        """The decisions that arrived before the request ``review_id``, applied in order."""
+        mine = [d for d in self.early if d.review_id == review_id]
+        if not mine:
+            return []
+        self.early = [d for d in self.early if d.review_id != review_id]
+        actions: list[ReviewAction] = []
+        for dec in mine:
+            actions += self.decision(dec)
+        return actions
+
     def due(self, now: datetime) -> bool:
         return any(p.expires_at <= now for p in self.pending.values())
 
@@ -174,6 +201,8 @@ class ReviewBook(BaseModel):
 
     def _decide(self, review_id: str, outcome: str) -> None:
         self.decided[review_id] = outcome
+        if self.early:  # e.g. the request went straight to the dead letters by policy
+            self.early = [d for d in self.early if d.review_id != review_id]
         while len(self.decided) > _MAX_DECIDED:
             self.decided.pop(next(iter(self.decided)))
 

@@ -17,6 +17,15 @@ class TenantSpend(BaseModel):
     tenant: str
     buckets: dict[int, Decimal] = Field(default_factory=dict, description="minute → USD")
     paused_until: float | None = None
+    applied: dict[str, int] = Field(
+        default_factory=dict, description="per source partition: the last offset counted"
+    )
+
+    def clone(self) -> TenantSpend:
+        """A copy to fold into (its dicts copied; what they hold is immutable)."""
+        return self.model_copy(
+            update={"buckets": dict(self.buckets), "applied": dict(self.applied)}
+        )
 
     def add(self, at: float, usd: Decimal, limit: SpendLimit) -> float | None:
         """Add spend; when the period's total goes over the limit, until when to pause."""

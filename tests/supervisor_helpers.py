@@ -90,7 +90,14 @@ async def decoded(
 
 async def ledgers(settings: Settings, timeout: float = 5.0) -> dict[str, dict[str, Any]]:
     """The supervisor's task ledgers as its changelog holds them (last value per task)."""
-    topic = f"{settings.namespace}.supervisor-ledgers-changelog"
+    return await table_values(settings, "ledgers", timeout)
+
+
+async def table_values(
+    settings: Settings, table: str, timeout: float = 5.0
+) -> dict[str, dict[str, Any]]:
+    """One of the supervisor's tables (ledgers, reviews, breakers, spend) from its changelog."""
+    topic = f"{settings.namespace}.supervisor-{table}-changelog"
     consumer = make_consumer(
         KafkaConnection.from_settings(settings), topic, options=ConsumerOptions(group_id=None)
     )

@@ -28,13 +28,20 @@ from supervisor import verify_chain
 from tests.apps import governed
 from tests.apps.governed import Lookup, Refund, Spin
 from tests.runtime_helpers import dead_letters, events_of, running, wait_for
-from tests.supervisor_helpers import SupervisorProcess, decoded, ledgers, send_decision
+from tests.supervisor_helpers import (
+    SupervisorProcess,
+    decoded,
+    ledgers,
+    send_decision,
+    table_values,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 POLICY = """
 budgets:
   default: {max_steps: 5}
+  extension: {steps: 2}
 loops: {max_repeats: 3}
 breakers: {window_s: 30, min_calls: 3, failure_rate: 0.5, cooldown_s: 3}
 reviews:
@@ -83,9 +90,9 @@ async def test_a_runaway_agent_is_stopped_within_its_budget_plus_one_step(
     s = governed_settings
     topics = Topics(s.namespace)
     async with running(governed.mesh, ["looper"], s):
-        # No budget on the submission: the policy's 5 steps are the supervisor's to enforce
-        # (the handoffs carry no limit the runtime could check on its own).
-        task_id = await _submit(s, "looper", Spin())
+        # Submitted by a client that does not know the policy: the handoffs carry no limit
+        # the runtime could check on its own, so the policy's 5 steps are the supervisor's.
+        task_id = await _submit(s.model_copy(update={"policy": None}), "looper", Spin())
 
         async def parked() -> bool:
             found = await decoded(s, topics.review_requests, ReviewRequest, None, timeout=1)
@@ -111,6 +118,47 @@ async def test_a_runaway_agent_is_stopped_within_its_budget_plus_one_step(
     ]
     ledger = (await ledgers(s))[task_id]
     assert (ledger["steps"], ledger["status"]) == (6, "stopped")
+
+
+async def test_a_task_submitted_under_the_policy_stops_itself_at_its_budget(
+    governed_settings: Settings, supervisor: SupervisorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first handoff carries the policy's 5 steps: the agent refuses the 6th call itself
+    and parks its work for a person, whatever the supervisor's lag; approving it extends the
+    budget (agent and ledger alike) and the task goes on."""
+    s = governed_settings
+    topics = Topics(s.namespace)
+    monkeypatch.setenv("LOOPER_DELAY_S", "0")  # no pause between calls for the supervisor
+    async with running(governed.mesh, ["looper"], s):
+        task_id = await _submit(s, "looper", Spin())
+
+        async def parked() -> list[ReviewRequest]:
+            found = await decoded(s, topics.review_requests, ReviewRequest, None, timeout=1)
+            return [r for r in found if r.task_id == task_id]
+
+        async def calls() -> int:
+            events = await events_of(s, None, timeout=2)
+            return len([e for e in events if e.task_id == task_id and e.body.kind == "llm_call"])
+
+        await wait_for(parked, timeout=60)
+        (request,) = await parked()
+        assert request.kind == "budget"
+        assert "budget exceeded: steps used 1, allowed 0" in request.reason
+        assert await calls() == 5
+        # Approved: the policy's extension (2 steps) for the parked work and the ledger.
+        await send_decision(s, _decision(request, "alice", "approve"))
+
+        async def parked_again() -> bool:
+            return len(await parked()) == 2
+
+        await wait_for(parked_again, timeout=60)
+        assert await calls() == 7
+    audit = await decoded(s, topics.audit, AuditRecord, None, timeout=5)
+    decisions = [a.decision for a in audit if a.task_id == task_id]
+    assert "budget_breach" not in decisions, decisions  # never over: the agent stopped first
+    assert "budget_extended" in decisions
+    ledger = (await ledgers(s))[task_id]
+    assert (ledger["steps"], ledger["status"]) == (7, "running")
 
 
 async def test_a_loop_by_content_is_stopped_and_sent_to_review(
@@ -297,14 +345,20 @@ async def _has(probe: Any, action: str) -> bool:
     return action in await probe()
 
 
-async def test_ledgers_stay_exact_across_a_kill_9_of_the_supervisor(
+async def test_ledgers_spend_and_breakers_stay_exact_across_a_kill_9_of_the_supervisor(
     settings: Settings, tmp_path: Path
 ) -> None:
+    from decimal import Decimal
+
     from agentmesh.transport import KafkaConnection, make_producer
     from contracts import Codec, LlmCall, ToolCall
 
-    policy = tmp_path / "none.yaml"
-    policy.write_text("{}\n")
+    policy = tmp_path / "counting.yaml"
+    # Spend and outcomes are counted but no limit is ever reached.
+    policy.write_text(
+        "budgets: {tenants: {default: {spend_limit: {usd: 1000000}}}}\n"
+        "breakers: {window_s: 3600, window_calls: 1000000, min_calls: 1000000}\n"
+    )
     s = settings.model_copy(update={"policy": policy})
     topics = Topics(s.namespace)
     sup = SupervisorProcess(s, policy, tmp_path).start()
@@ -316,6 +370,8 @@ async def test_ledgers_stay_exact_across_a_kill_9_of_the_supervisor(
     await producer.start()
     tasks = [f"task-{i}" for i in range(12)]
     expected = {t: {"steps": 0, "tokens": 0} for t in tasks}
+    calls = {"tool:search": 0, "model:scripted": 0}
+    spent = [Decimal(0)]
 
     async def write(count: int, rate_per_s: float) -> None:
         for n in range(count):
@@ -323,6 +379,7 @@ async def test_ledgers_stay_exact_across_a_kill_9_of_the_supervisor(
             if n % 4 == 3:
                 body: Any = ToolCall(call_id=f"c{n}", tool="search", status="ok", latency_ms=1.0)
                 tokens = 0
+                calls["tool:search"] += 1
             else:
                 tokens = 10 + n % 7
                 body = LlmCall(
@@ -331,8 +388,11 @@ async def test_ledgers_stay_exact_across_a_kill_9_of_the_supervisor(
                     model="m",
                     input_tokens=tokens,
                     output_tokens=0,
+                    cost_usd=Decimal("0.001"),
                     latency_ms=1.0,
                 )
+                calls["model:scripted"] += 1
+                spent[0] += Decimal("0.001")
             event = AgentEvent(task_id=task, agent="a", instance="i", seq=n, body=body)
             await producer.send(topics.events, codec.encode(event), key=task.encode())
             expected[task]["steps"] += 1
@@ -360,6 +420,15 @@ async def test_ledgers_stay_exact_across_a_kill_9_of_the_supervisor(
         found = await ledgers(s, timeout=2)
         got = {t: {"steps": found[t]["steps"], "tokens": found[t]["tokens"]} for t in tasks}
         assert got == expected
+        # Breakers and tenant spend, folded from summaries, count every call once too:
+        # none delivered twice, none lost with the killed process's unsent summaries.
+        breakers = await table_values(s, "breakers", timeout=2)
+        counted = {
+            key: sum(ok + failed for _, ok, failed in breakers[key]["window"]) for key in calls
+        }
+        assert counted == calls
+        spend = (await table_values(s, "spend", timeout=2))["tenant:default"]
+        assert sum((Decimal(v) for v in spend["buckets"].values()), Decimal(0)) == spent[0]
     finally:
         await producer.stop()
         await registry.close()

@@ -320,3 +320,56 @@ def test_folding_into_a_clone_leaves_the_stored_ledger_alone() -> None:
     copy.mark("events", 9)
     assert (stored.repeats, stored.applied, stored.tokens) == ({"b:h": 1}, {"events": 3}, 0)
     assert (copy.repeats, copy.applied, copy.tokens) == ({"b:h": 2}, {"events": 9}, 5)
+
+
+def test_approving_a_hop_limit_stop_lets_the_task_go_deeper() -> None:
+    policy = Policy.model_validate({"budgets": {"extension": {"hops": 2}}})
+    ledger = TaskLedger(task_id="t", budget=Budget(max_hops=2), submitted_at=utcnow())
+    breach = ledger.event(_handoff_step("t", "a", 3), policy)
+    assert breach is not None
+    assert (breach.kind, breach.limit) == ("loop", "hops")
+    assert ledger.resume(policy)  # a reviewer approved the loop review
+    assert (ledger.status, ledger.budget.max_hops) == ("running", 5)
+    assert ledger.event(_handoff_step("t", "b", 4), policy) is None  # not stopped again
+    assert ledger.event(_handoff_step("t", "c", 5), policy) is None
+    again = ledger.event(_handoff_step("t", "d", 6), policy)
+    assert again is not None
+    assert again.limit == "hops"
+    # The allowance survives the budget being worked out again (a late submission).
+    task = TaskSubmitted(task_id="t", entry_agent="a", input_json="{}", budget=Budget(max_hops=2))
+    ledger.submitted(task, policy)
+    assert ledger.budget.max_hops == 5
+
+
+def test_approving_a_repeated_handoff_loop_keeps_the_hop_limit() -> None:
+    policy = Policy.model_validate({"loops": {"max_repeats": 1}})
+    ledger = TaskLedger(task_id="t", budget=Budget(max_hops=9), submitted_at=utcnow())
+    ledger.event(_handoff_step("t", "h", 1), policy)
+    assert ledger.event(_handoff_step("t", "h", 2), policy) is not None
+    assert not ledger.resume(policy)
+    assert (ledger.status, ledger.repeats, ledger.budget.max_hops) == ("running", {}, 9)
+
+
+def test_a_decision_folded_before_its_request_is_applied_when_the_request_arrives() -> None:
+    book = ReviewBook(task_id="t")
+    assert book.decision(_decide("alice")) == []
+    assert book.decision(_decide("bob")) == []
+    assert len(book.early) == 2
+    # Through the table's JSON, as after a restart.
+    book = ReviewBook.model_validate_json(book.model_dump_json())
+    (release,) = book.requested(_request(approvals=2), Policy(), utcnow())
+    assert isinstance(release, Release)
+    assert release.reviewers == ("alice", "bob")
+    assert (book.pending, book.early) == ({}, [])
+
+
+def test_an_early_rejection_ends_the_work_and_early_decisions_are_bounded() -> None:
+    book = ReviewBook(task_id="t")
+    book.decision(_decide("alice", "reject", review_id="r9"))
+    (reject,) = book.requested(_request(review_id="r9"), Policy(), utcnow())
+    assert isinstance(reject, Reject)
+    assert book.decision(_decide("bob", review_id="r9")) == []  # decided: not kept
+    for i in range(300):
+        book.decision(_decide("alice", review_id=f"unknown-{i}"))
+    assert len(book.early) == 256
+    assert book.early[0].review_id == "unknown-44"  # the oldest were dropped
