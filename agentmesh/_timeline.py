@@ -53,6 +53,8 @@ class TaskTimeline:
         elif body.kind == "step_finished":
             self.steps += 1
             self.hops = max([self.hops, *(h.hop for h in body.handoffs)])
+        elif body.kind == "llm_call" and body.attempt_of is not None:
+            pass  # a fallback member that failed inside one call: not a call of its own
         elif body.kind in ("llm_call", "tool_call") and body.call_id not in self._seen_calls:
             self._seen_calls.add(body.call_id)
             if body.kind == "tool_call":

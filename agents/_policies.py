@@ -103,12 +103,17 @@ def metering(ledger: StepLedger, emit: Emit) -> Interceptor:
             result = await proceed(call)
         except Exception as exc:
             ledger.add()
+            for attempt in _member_failures(call, getattr(exc, "attempts", None)):
+                await emit(attempt)
             await emit(_failed_event(call, exc, (time.perf_counter() - start) * 1000))
             raise
         latency_ms = (time.perf_counter() - start) * 1000
         if call.kind == "llm":
             resp: LlmResponse = result.value
             ledger.add(tokens=resp.input_tokens + resp.output_tokens, cost_usd=resp.cost_usd)
+            if not result.replayed:
+                for attempt in _member_failures(call, resp.extra.get("fallback")):
+                    await emit(attempt)
             await emit(_llm_event(call, resp, latency_ms, result.replayed))
         else:
             ledger.add()
@@ -189,6 +194,32 @@ def _llm_event(call: Call, resp: LlmResponse, latency_ms: float, replayed: bool)
         latency_ms=latency_ms,
         replayed=replayed,
     )
+
+
+def _member_failures(call: Call, attempts: object) -> list[LlmCall]:
+    """One failed event per member of a fallback chain that failed on the way (the chain's
+    ``attempts``): the chain may still have answered, but that member's provider breaker
+    must count the failure. They are neither steps nor calls of the task (``attempt_of``)."""
+    if call.kind != "llm" or not isinstance(attempts, list):
+        return []
+    _, request = call.request
+    return [
+        LlmCall(
+            call_id=f"{call.call_id}/{i}",
+            provider=str(a.get("provider")),
+            model=str(a.get("model") or "unknown"),
+            prompt_name=request.prompt_name,
+            prompt_version=request.prompt_version,
+            input_tokens=0,
+            output_tokens=0,
+            latency_ms=float(a.get("latency_ms") or 0.0),
+            status="error",
+            error=str(a.get("detail"))[:1000],
+            attempt_of=call.call_id,
+        )
+        for i, a in enumerate(attempts)
+        if isinstance(a, dict) and a.get("outcome") == "failed"
+    ]
 
 
 def _failed_event(call: Call, exc: Exception, latency_ms: float) -> EventBody:

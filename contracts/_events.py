@@ -83,6 +83,11 @@ class LlmCall(Contract):
     status: Literal["ok", "error"] = "ok"
     error: str | None = None
     replayed: bool = Field(default=False, description="answered from the journal, not paid again")
+    attempt_of: str | None = Field(
+        default=None,
+        description="set on a failed member attempt inside a fallback chain: the chain "
+        "call's call_id (counts for the member's breaker, not as a step or a call)",
+    )
 
 
 class ToolCall(Contract):

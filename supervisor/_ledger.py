@@ -103,7 +103,8 @@ class TaskLedger(BaseModel):
         self.tenant = event.tenant
         body = event.body
         if isinstance(body, LlmCall):
-            if not body.replayed:
+            # A fallback member's failed attempt is part of the chain's one call.
+            if not body.replayed and body.attempt_of is None:
                 self.steps += 1
                 self.tokens += body.input_tokens + body.output_tokens
                 self.cost_usd += body.cost_usd or 0

@@ -302,6 +302,8 @@ async def _remote_watch(
 def describe(event: AgentEvent) -> str:
     """One line about an event."""
     b = event.body
+    if b.kind == "llm_call" and b.attempt_of is not None:
+        return f"llm {b.provider} failed inside a fallback chain: {b.error}"
     if b.kind == "llm_call":
         cost = "price unknown" if b.cost_usd is None else f"${b.cost_usd:.6f}"
         again = " (replayed)" if b.replayed else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -46,7 +47,9 @@ class FallbackModel:
 
     The answer names the member that gave it (``provider``, ``model``). Its tokens and
     cost include replies that were rejected, since those were paid for (cost is ``None``
-    if any of them is unpriced); ``extra["fallback"]`` lists every attempt.
+    if any of them is unpriced); ``extra["fallback"]`` lists every attempt. The runtime
+    writes a failed ``llm_call`` event (``attempt_of`` set) for each member that failed on
+    the way, so that provider's circuit breaker counts it even when the chain answered.
     """
 
     def __init__(
@@ -77,10 +80,13 @@ class FallbackModel:
             if self.is_open is not None and self.is_open(model.provider):
                 attempts.append(_attempt(model.provider, "breaker_open", "skipped"))
                 continue
+            start = time.perf_counter()
             try:
                 response = await model.complete(request)
             except self.fall_back_on as exc:
-                attempts.append(_attempt(model.provider, "failed", str(exc)))
+                failed = _attempt(model.provider, "failed", str(exc), getattr(model, "model", None))
+                failed["latency_ms"] = (time.perf_counter() - start) * 1000
+                attempts.append(failed)
                 continue
             paid.append(response)
             reason = self._rejection(response)

@@ -332,3 +332,47 @@ def test_public_api() -> None:
         "model_from_spec",
         "override_allow_model_requests",
     ]
+
+
+# --- what the mesh sees of a fallback chain ---
+
+
+async def test_a_member_that_fails_inside_a_chain_is_reported_for_its_breaker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentmesh._timeline import TaskTimeline
+    from agentmesh.policy import Policy
+    from agents.testing import AgentHarness
+    from contracts import AgentEvent, LlmCall
+    from supervisor import TaskLedger
+    from supervisor._aggregator import Aggregator
+    from tests.apps import governed
+
+    monkeypatch.setenv("LOOPER_DELAY_S", "0")
+    cheap = Stub("cheap", [TransientError("503 from cheap")])
+    strong = Stub("strong", [reply("strong", "fine")])
+    harness = AgentHarness(governed.mesh, "looper", model=FallbackModel([cheap, strong]))
+    run = await harness.run(governed.Spin(), task_id="t-fb")
+
+    failed, answered = run.usage
+    assert isinstance(failed, LlmCall)
+    assert isinstance(answered, LlmCall)
+    assert (failed.provider, failed.status, failed.attempt_of) == (
+        "cheap",
+        "error",
+        answered.call_id,
+    )
+    assert "503 from cheap" in (failed.error or "")
+    assert (answered.provider, answered.status, answered.attempt_of) == ("strong", "ok", None)
+    # One call of the task: one step for its budget, one call in its timeline.
+    ledger, timeline = TaskLedger(task_id="t-fb"), TaskTimeline("t-fb")
+    counts = Aggregator(Policy(), "unit.signals", {}, {})
+    for offset, body in enumerate(run.usage):
+        event = AgentEvent(task_id="t-fb", agent="looper", instance="i", seq=0, body=body)
+        ledger.event(event, Policy())
+        timeline.add(event)
+        counts.observe(event, 0, offset)
+    assert (ledger.steps, timeline.llm_calls) == (1, 1)
+    # Each provider's breaker counts its own outcome: a failure for cheap, a success for strong.
+    assert counts._pending["model:cheap"] == {"0": [[0, 1]]}
+    assert counts._pending["model:strong"] == {"0": [[1, 0]]}
