@@ -10,7 +10,6 @@ only the gateway holds a signing key.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +20,15 @@ import orjson
 from agentmesh._settings import Settings
 from agentmesh._tail import TailRecord, TopicMissing, resolve_topic, tail_kafka
 from agentmesh.transport import KafkaConnection, make_producer
-from contracts import AuditRecord, Codec, ReviewDecision, ReviewRequest, SchemaRegistry, Topics
+from contracts import (
+    AuditRecord,
+    Codec,
+    ReviewDecision,
+    ReviewRequest,
+    SchemaRegistry,
+    Topics,
+    shown_sha256,
+)
 
 __all__ = [
     "ReviewConflict",
@@ -47,12 +54,6 @@ class UnknownReview(ReviewError, LookupError):
 
 class ReviewConflict(ReviewError):
     """Decided already, decided by this reviewer already, or not what was shown."""
-
-
-def shown_sha256(request: ReviewRequest) -> str:
-    """The SHA-256 of what a reviewer is shown of the item (its payload JSON), as the
-    gateway computes it."""
-    return hashlib.sha256(request.payload_json.encode()).hexdigest()
 
 
 @dataclass

@@ -63,9 +63,10 @@ from contracts._handoff import Handoff, PayloadT
 from contracts._headers import CLAIM_HEADER, RELEASED_AT_HEADER, REVIEW_ID_HEADER
 from contracts._journal import JournalEntry
 from contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry, SchemaStore
-from contracts._review import ReviewDecision, ReviewRequest
+from contracts._review import ReviewDecision, ReviewRequest, shown_sha256
 from contracts._rewrite import EditRejected, rewrite_handoff
 from contracts._serde import Codec, validate_payload
+from contracts._signing import load_public_key, signed_bytes, verify_decision
 from contracts._state import StepDone, TaskStateRecord
 from contracts._task import TaskSubmitted, task_id_for
 from contracts._topics import Topics
@@ -144,13 +145,17 @@ __all__ = [
     "find_lineages",
     "frame_header",
     "lineage_versions",
+    "load_public_key",
     "new_id",
     "read_header",
     "read_versions",
     "rewrite_handoff",
+    "shown_sha256",
+    "signed_bytes",
     "task_id_for",
     "to_datum",
     "utcnow",
     "validate_payload",
+    "verify_decision",
     "write_new_versions",
 ]

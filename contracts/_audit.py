@@ -20,6 +20,7 @@ AuditDecision = Literal[
     "review_rejected",
     "review_escalated",
     "budget_extended",
+    "decision_refused",
     "dead_lettered",
     "kill_switch",
 ]

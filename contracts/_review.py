@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -10,7 +11,7 @@ from contracts._base import Contract, Usd
 from contracts._common import new_id, utcnow
 from contracts._deadletter import Header
 
-__all__ = ["ReviewDecision", "ReviewRequest"]
+__all__ = ["ReviewDecision", "ReviewRequest", "shown_sha256"]
 
 
 class ReviewRequest(Contract):
@@ -55,3 +56,9 @@ class ReviewDecision(Contract):
     shown_sha256: str = Field(description="hash of exactly what the reviewer was shown")
     signature: bytes | None = Field(default=None, description="Ed25519 over the decision")
     key_id: str | None = None
+
+
+def shown_sha256(request: ReviewRequest) -> str:
+    """The SHA-256 of what reviewers are shown of parked work (its payload JSON): a decision
+    names it, so a decision about something else than what is parked does not count."""
+    return hashlib.sha256(request.payload_json.encode()).hexdigest()

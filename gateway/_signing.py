@@ -5,45 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import orjson
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contracts import ReviewDecision
+from contracts import ReviewDecision, signed_bytes, verify_decision
 
 __all__ = ["Signer", "signed_bytes", "verify_decision"]
-
-_SIGNED_FIELDS = (
-    "decision_id",
-    "review_id",
-    "task_id",
-    "decision",
-    "reviewer",
-    "reason",
-    "decided_at",
-    "edited_payload_json",
-    "shown_sha256",
-    "key_id",
-)
-
-
-def signed_bytes(decision: ReviewDecision) -> bytes:
-    """The canonical bytes a decision's signature covers (every field but the signature)."""
-    data = decision.model_dump(mode="json", include=set(_SIGNED_FIELDS))
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-
-
-def verify_decision(decision: ReviewDecision, public_key_pem: bytes) -> bool:
-    """True if ``decision`` carries a valid signature by the key in ``public_key_pem``."""
-    key = serialization.load_pem_public_key(public_key_pem)
-    if not isinstance(key, Ed25519PublicKey) or decision.signature is None:
-        return False
-    try:
-        key.verify(decision.signature, signed_bytes(decision))
-    except InvalidSignature:
-        return False
-    return True
 
 
 class Signer:

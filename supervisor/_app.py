@@ -44,6 +44,8 @@ from contracts import (
     SchemaStore,
     TaskSubmitted,
     Topics,
+    load_public_key,
+    verify_decision,
 )
 from supervisor import _state_codecs as state_codecs
 from supervisor import _transport
@@ -54,7 +56,7 @@ from supervisor._faust import new_app, table
 from supervisor._ledger import Breach, TaskLedger
 from supervisor._outputs import ACTOR, Outputs, stable_id
 from supervisor._review_actions import ReviewActions, usage
-from supervisor._reviews import ReviewBook
+from supervisor._reviews import Refuse, ReviewBook
 from supervisor._spend import TenantSpend
 from supervisor._topology import SupervisorTopics
 
@@ -107,6 +109,8 @@ class Supervisor:
     ) -> None:
         self.settings = settings
         self.policy = policy
+        # When the policy names trusted keys, a decision counts only if one of them signed it.
+        self._trusted = [load_public_key(p.read_bytes()) for p in policy.reviews.trusted_keys]
         self.options = options
         self.topics = Topics(settings.namespace)
         self.names = SupervisorTopics(self.topics)
@@ -324,6 +328,16 @@ class Supervisor:
                         **usage(self.ledgers.get(task_id)),
                     },
                 )
+        elif self._trusted and not any(verify_decision(message, k) for k in self._trusted):
+            log.warning(
+                "decision %s on review %s by %r is not signed by a trusted key; not counted",
+                message.decision_id,
+                message.review_id,
+                message.reviewer,
+            )
+            unsigned = "it carries no signature" if message.signature is None else None
+            why = unsigned or f"its signature (key {message.key_id}) is not by a trusted key"
+            actions = [Refuse(message, why)]
         else:
             actions = book.decision(message)
         book.mark(topic, offset)

@@ -16,7 +16,7 @@ from contracts import (
 )
 from supervisor._ledger import TaskLedger, extend
 from supervisor._outputs import ACTOR, Outputs, parked_dead_letter
-from supervisor._reviews import TASK_LEVEL, Escalate, Reject, Release, ReviewAction
+from supervisor._reviews import TASK_LEVEL, Escalate, Refuse, Reject, Release, ReviewAction
 
 __all__ = ["ReviewActions", "usage"]
 
@@ -36,6 +36,8 @@ class ReviewActions:
                 await self._release(task_id, action, cause)
             elif isinstance(action, Reject):
                 await self._reject(task_id, action, cause)
+            elif isinstance(action, Refuse):
+                await self.refused(task_id, action, cause)
             elif isinstance(action, Escalate):
                 await self.out.review_request(action.request)
                 await self.out.audit(
@@ -48,6 +50,23 @@ class ReviewActions:
                         "reason": action.request.reason,
                     },
                 )
+
+    async def refused(self, task_id: str, action: Refuse, cause: str) -> None:
+        """A decision that does not count: on the record, so a forgery is seen."""
+        dec = action.decision
+        await self.out.audit(
+            "decision_refused",
+            cause=cause,
+            subject=dec.review_id,
+            task_id=task_id,
+            details={
+                "decision_id": dec.decision_id,
+                "decision": dec.decision,
+                "reviewer": dec.reviewer,
+                "key_id": dec.key_id,
+                "why": action.why,
+            },
+        )
 
     async def _release(self, task_id: str, action: Release, cause: str) -> bool:
         req = action.request

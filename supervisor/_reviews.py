@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from agentmesh.policy import Policy
-from contracts import ReviewDecision, ReviewRequest
+from contracts import ReviewDecision, ReviewRequest, shown_sha256
 
-__all__ = ["Escalate", "Pending", "Reject", "Release", "ReviewAction", "ReviewBook"]
+__all__ = ["Escalate", "Pending", "Refuse", "Reject", "Release", "ReviewAction", "ReviewBook"]
 
 TASK_LEVEL = ("budget", "loop", "pause")
 _MAX_DECIDED = 1024
@@ -79,7 +79,13 @@ class Escalate:
     request: ReviewRequest  # the re-issued request (escalations + 1, new deadline)
 
 
-ReviewAction = Release | Reject | Escalate
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    decision: ReviewDecision  # does not count: audited with why, the work stays parked
+    why: str
+
+
+ReviewAction = Release | Reject | Escalate | Refuse
 
 
 class ReviewBook(BaseModel):
@@ -123,6 +129,9 @@ class ReviewBook(BaseModel):
             if dec.review_id not in self.decided:
                 self._keep_early(dec)
             return []  # decided already (a second decision changes nothing), or early
+        if dec.shown_sha256 != shown_sha256(item.request):
+            why = "it names a different payload than the one parked (shown_sha256 differs)"
+            return [Refuse(dec, why)]
         if dec.decision == "reject":
             return self._reject(item, dec.reviewer, f"rejected by {dec.reviewer}: {dec.reason}")
         item.approvals[dec.reviewer] = dec.edited_payload_json

@@ -35,9 +35,32 @@ def load_policy(path: Path | str | None) -> Policy:
     if not isinstance(raw, dict):
         raise PolicyError(f"policy file {file} must be a mapping at the top level")
     try:
-        return Policy.model_validate(raw)
+        policy = Policy.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '<top>'}: {e['msg']}" for e in exc.errors()
         )
         raise PolicyError(f"policy file {file} is invalid: {problems}") from None
+    keys = [k if k.is_absolute() else file.parent / k for k in policy.reviews.trusted_keys]
+    for key in keys:
+        _check_key(file, key)
+    return policy.model_copy(
+        update={"reviews": policy.reviews.model_copy(update={"trusted_keys": keys})}
+    )
+
+
+def _check_key(file: Path, key: Path) -> None:
+    from contracts import load_public_key
+
+    try:
+        load_public_key(key.read_bytes())
+    except OSError as exc:
+        raise PolicyError(
+            f"policy file {file}: reviews.trusted_keys: cannot read {key} ({exc.strerror}); "
+            "save the gateway's public key there (GET /v1/keys: public_key_pem)"
+        ) from None
+    except ValueError as exc:
+        raise PolicyError(
+            f"policy file {file}: reviews.trusted_keys: {key} is not a PEM Ed25519 public "
+            f"key ({exc})"
+        ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -131,6 +132,11 @@ class ReviewPolicy(_Strict):
     on_timeout: Literal["reject", "escalate"] = "reject"
     max_escalations: int = Field(default=1, ge=0, description="then a timeout rejects")
     rules: list[ReviewRule] = Field(default_factory=list)
+    trusted_keys: list[Path] = Field(
+        default_factory=list,
+        description="PEM files of Ed25519 public keys (a gateway's: GET /v1/keys): "
+        "when set, only decisions signed by one of them count; relative to the policy file",
+    )
 
 
 class Policy(_Strict):

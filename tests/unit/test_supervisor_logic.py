@@ -19,10 +19,11 @@ from contracts import (
     ReviewRequest,
     StepFinished,
     TaskSubmitted,
+    shown_sha256,
     utcnow,
 )
 from supervisor import GENESIS, Breaker, ReviewBook, TaskLedger, record_hash, verify_chain
-from supervisor._reviews import Escalate, Reject, Release
+from supervisor._reviews import Escalate, Refuse, Reject, Release
 
 
 def _llm(task: str, tokens: int, cost: str | None = None, replayed: bool = False) -> AgentEvent:
@@ -182,7 +183,7 @@ def _decide(reviewer: str, decision: str = "approve", review_id: str = "r1") -> 
         decision=decision,
         reviewer=reviewer,
         reason="ok",
-        shown_sha256="0" * 64,
+        shown_sha256=shown_sha256(_request()),  # every request here shows "{}"
     )
 
 
@@ -203,8 +204,8 @@ def test_task_level_reviews_are_decided_together() -> None:
     book.requested(_request("budget", 1, "r1"), Policy(), utcnow())
     book.requested(_request("budget", 1, "r2"), Policy(), utcnow())
     actions = book.decision(_decide("alice", "reject", "r2"))
-    assert sorted(a.request.review_id for a in actions) == ["r1", "r2"]
     assert all(isinstance(a, Reject) for a in actions)
+    assert sorted(a.request.review_id for a in actions if isinstance(a, Reject)) == ["r1", "r2"]
 
 
 def test_policy_can_send_budget_breaches_straight_to_the_dead_letter_topic() -> None:
@@ -373,3 +374,15 @@ def test_an_early_rejection_ends_the_work_and_early_decisions_are_bounded() -> N
         book.decision(_decide("alice", review_id=f"unknown-{i}"))
     assert len(book.early) == 256
     assert book.early[0].review_id == "unknown-44"  # the oldest were dropped
+
+
+def test_a_decision_about_another_payload_than_the_parked_one_does_not_count() -> None:
+    book = ReviewBook(task_id="t")
+    book.requested(_request(approvals=1), Policy(), utcnow())
+    stale = _decide("alice").model_copy(update={"shown_sha256": "f" * 64})
+    (refused,) = book.decision(stale)
+    assert isinstance(refused, Refuse)
+    assert "shown_sha256 differs" in refused.why
+    assert "r1" in book.pending  # still parked: the right decision releases it
+    (release,) = book.decision(_decide("alice"))
+    assert isinstance(release, Release)
