@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
 from datetime import datetime
 
@@ -22,6 +23,7 @@ class ControlState:
 
     def __init__(self) -> None:
         self._rules: dict[str, ControlCommand] = {}
+        self._probes: dict[str, asyncio.Lock] = {}  # per half-open breaker
 
     def apply(self, key: str, command: ControlCommand | None) -> None:
         """Fold one control record (``None`` is a tombstone) into the state."""
@@ -29,6 +31,8 @@ class ControlState:
             self._rules.pop(key, None)
         else:
             self._rules[key] = command
+        if command is None or command.action != "breaker_half_open":
+            self._probes.pop(key, None)
 
     def _live(self, key: str) -> ControlCommand | None:
         rule = self._rules.get(key)
@@ -65,3 +69,12 @@ class ControlState:
         """The open breaker of a tool or model provider (half-open lets probes through)."""
         rule = self._live(f"{scope}:{name}")
         return rule if rule is not None and rule.action == "breaker_open" else None
+
+    def probe(self, scope: str, name: str) -> asyncio.Lock | None:
+        """While the breaker of a tool or provider is half-open: the lock its calls from this
+        instance take, so they go one at a time (each a probe) until it closes or re-opens."""
+        key = f"{scope}:{name}"
+        rule = self._live(key)
+        if rule is None or rule.action != "breaker_half_open":
+            return None
+        return self._probes.setdefault(key, asyncio.Lock())

@@ -46,15 +46,25 @@ def control_gate(
         if rule is not None:
             raise StepStopped(rule)
         scope = "tool" if call.kind == "tool" else "model"
-        breaker = control.breaker(scope, call.target)
-        if breaker is not None:
-            raise ToolBreakerOpen(
-                f"{scope} {call.target!r}: circuit breaker open since "
-                f"{breaker.issued_at.isoformat()} ({breaker.reason}); failing fast"
-            )
-        return await proceed(call)
+        _fail_fast_if_open(control, scope, call.target)
+        probing = control.probe(scope, call.target)
+        if probing is None:
+            return await proceed(call)
+        async with probing:
+            # Half-open: one call at a time; the one before may have opened it again.
+            _fail_fast_if_open(control, scope, call.target)
+            return await proceed(call)
 
     return gate
+
+
+def _fail_fast_if_open(control: ControlState, scope: str, target: str) -> None:
+    breaker = control.breaker(scope, target)
+    if breaker is not None:
+        raise ToolBreakerOpen(
+            f"{scope} {target!r}: circuit breaker open since "
+            f"{breaker.issued_at.isoformat()} ({breaker.reason}); failing fast"
+        )
 
 
 def review_gate(policy: Policy, approved: bool) -> Interceptor:

@@ -130,6 +130,52 @@ async def test_open_breaker_fails_fast_without_calling_the_tool() -> None:
     assert (await harness.run(Work(part=0, text="ok"))).dead_letters == []
 
 
+async def test_a_half_open_breaker_lets_calls_through_one_at_a_time_as_probes() -> None:
+    import asyncio
+
+    from agents._errors import ToolBreakerOpen
+    from agents._interceptors import Call, CallResult
+    from agents._policies import control_gate
+
+    control = ControlState()
+
+    def breaker(action: str) -> None:
+        command = ControlCommand(
+            scope="tool", target="search", action=action, reason="r", issued_by="supervisor"
+        )
+        control.apply("tool:search", command)
+
+    gate = control_gate(control, "t", "worker")
+    running, most = 0, 0
+
+    async def call(n: int, probe_fails: bool = False) -> CallResult:
+        async def proceed(_: Call) -> CallResult:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+            if probe_fails:
+                breaker("breaker_open")  # what the supervisor says after a failed probe
+            return CallResult(n)
+
+        return await gate(Call("tool", "search", n, f"c{n}", None), proceed)
+
+    breaker("breaker_half_open")
+    assert [r.value for r in await asyncio.gather(*(call(n) for n in range(3)))] == [0, 1, 2]
+    assert most == 1  # one probe at a time
+    # A probe that fails re-opens it: the calls waiting behind it fail fast, untried.
+    outcomes = await asyncio.gather(
+        call(0, probe_fails=True), call(1), call(2), return_exceptions=True
+    )
+    assert outcomes[0] == CallResult(0)
+    assert all(isinstance(o, ToolBreakerOpen) for o in outcomes[1:])
+    breaker("breaker_closed")
+    most = 0
+    await asyncio.gather(*(call(n) for n in range(3)))
+    assert most == 3  # closed: no limit
+
+
 async def test_cancelled_task_stops_before_its_next_call() -> None:
     control = ControlState()
     harness = AgentHarness(pipeline.mesh, "planner", model=ScriptedModel(["x"]), control=control)
