@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -31,7 +31,7 @@ from gateway._errors import BodyLimit, install_error_handlers
 from gateway._models import ErrorOut
 from gateway._reviews import ReviewView
 from gateway._signing import Signer
-from gateway._state import GatewayState
+from gateway._state import GatewayState, authenticate
 from gateway._submit import Submitter
 from gateway._topology import ensure_gateway_topics
 
@@ -40,6 +40,7 @@ __all__ = ["STATIC", "create_app"]
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+_WITH_BODY = ("POST", "PUT", "PATCH", "DELETE")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
 }
@@ -91,6 +92,20 @@ def create_app(
         return JSONResponse(
             {"error": f"not ready: {gw.last_error or 'starting'} (see /readyz)"}, 503
         )
+
+    @app.middleware("http")
+    async def authenticated_first(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Who is asking is settled before the body is read: a caller without a valid token
+        # gets 401, not a verdict on its JSON. Roles are checked by each route.
+        path = request.url.path
+        if request.method in _WITH_BODY and path.startswith("/v1/") and path != "/v1/keys":
+            try:
+                authenticate(request, None)
+            except HTTPException as exc:
+                return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+        return await call_next(request)
 
     @app.middleware("http")
     async def measure(

@@ -73,6 +73,23 @@ def state_of(request: Request) -> GatewayState:
 _bearer = HTTPBearer(auto_error=False)
 
 
+def authenticate(request: Request, token: str | None) -> Identity:
+    """Whose token ``request`` carries; 401 (HTTPException) when none, or an unknown one."""
+    if token is None:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+    if not token and request.method == "GET":
+        # EventSource cannot send headers: streams take the token as a parameter.
+        token = request.query_params.get("access_token")
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not token:
+        raise HTTPException(401, "missing bearer token", headers=challenge)
+    identity = state_of(request).tokens.identify(token)
+    if identity is None:
+        raise HTTPException(401, "invalid token", headers=challenge)
+    return identity
+
+
 def who(*roles: Role) -> Callable[..., Awaitable[Identity]]:
     """A dependency: the caller's identity, if it holds one of ``roles`` (admin holds all)."""
 
@@ -80,16 +97,7 @@ def who(*roles: Role) -> Callable[..., Awaitable[Identity]]:
         request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Identity:
-        token = creds.credentials if creds is not None else None
-        if token is None and request.method == "GET":
-            # EventSource cannot send headers: streams take the token as a parameter.
-            token = request.query_params.get("access_token")
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if not token:
-            raise HTTPException(401, "missing bearer token", headers=challenge)
-        identity = state_of(request).tokens.identify(token)
-        if identity is None:
-            raise HTTPException(401, "invalid token", headers=challenge)
+        identity = authenticate(request, creds.credentials if creds is not None else None)
         if not any(identity.may(r) for r in roles):
             needs = " or ".join(roles)
             raise HTTPException(403, f"{identity.name} may not do this (needs role: {needs})")

@@ -204,6 +204,27 @@ async def test_a_chunked_body_over_the_limit_is_413(tmp_path: Path) -> None:
     assert "1000-byte limit" in r.json()["error"]
 
 
+async def test_who_is_asking_is_settled_before_the_body_is_read(tmp_path: Path) -> None:
+    broken, json_type = b'{"agent": ', {"content-type": "application/json"}
+    async with fake_gateway(tmp_path, inboxes=INBOXES) as fake:
+
+        async def post(headers: dict[str, str]) -> Any:
+            return await fake.client.post("/v1/tasks", content=broken, headers=headers)
+
+        nobody = await post(json_type)
+        stranger = await post({**json_type, "Authorization": "Bearer not-a-token-000000"})
+        known = await post({**json_type, **auth("sam")})
+        wrong_role = await fake.client.post(
+            "/v1/tasks", json={"agent": "payer", "input": {}}, headers=auth("rita")
+        )
+        assert fake.submitter.writer.transactions == []
+    assert (nobody.status_code, nobody.json()["error"]) == (401, "missing bearer token")
+    assert nobody.headers["www-authenticate"] == "Bearer"
+    assert (stranger.status_code, stranger.json()["error"]) == (401, "invalid token")
+    assert known.status_code == 422  # the caller is known: now its JSON is judged
+    assert wrong_role.status_code == 403
+
+
 # -- 5: Idempotency-Key ---------------------------------------------------------------------
 
 
