@@ -38,7 +38,6 @@ __all__ = [
     "decide",
     "fold_reviews",
     "read_reviews",
-    "shown_sha256",
 ]
 
 Status = Literal["pending", "released", "rejected"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from agentmesh._reviews_direct import ReviewEntry, shown_sha256
+from agentmesh._reviews_direct import ReviewEntry
 from agentmesh._settings import Settings
 from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
 from contracts import (
@@ -25,6 +25,7 @@ from contracts import (
     ReviewRequest,
     SchemaRegistry,
     Topics,
+    shown_sha256,
 )
 
 __all__ = ["ReviewItem", "ReviewView", "decided", "shown_hash"]

@@ -21,7 +21,7 @@ from agentmesh._gateway_client import (
     SseEvent,
     explain_status,
 )
-from agentmesh._reviews_direct import fold_reviews, shown_sha256
+from agentmesh._reviews_direct import fold_reviews
 from agentmesh._tail import TailRecord, _Decoder, parse_since, resolve_topic
 from agentmesh.cli import app
 from agentmesh.cli._tail import _start, describe_record
@@ -32,6 +32,7 @@ from contracts import (
     DeadLetter,
     ReviewDecision,
     ReviewRequest,
+    shown_sha256,
 )
 from contracts.testing import InMemorySchemaRegistry
 
