@@ -8,7 +8,6 @@ export UV_PYTHON_DOWNLOADS ?= never
 TOOLS_DIR := $(HOME)/.cache/agentmesh/tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS_DIR)/bin/uv)
 RUN := $(UV) run --locked
-PACKAGES := agentmesh agents contracts supervisor gateway infra
 
 .PHONY: help
 help: ## Show the commands

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 
-from agentmesh import Settings
-from agents import Context, Mesh, agent
-from agents._submit import submit_task
-from contracts import Contract, SchemaRegistry
+from agentmesh.agents import Context, Mesh, agent
+from agentmesh.agents._submit import submit_task
+from agentmesh.contracts import Contract, SchemaRegistry
+from agentmesh.core import Settings
 
 __all__ = ["AGENT", "GatewayStartFailed", "Order", "Server", "make_agent_exist", "serving"]
 
@@ -92,7 +92,7 @@ def _free_port() -> int:
 def serving(
     settings: Settings, scratch: Path, *, ready_timeout_s: float = 90.0
 ) -> Iterator[Server]:
-    """Run ``python -m agentmesh run gateway`` for ``settings``' namespace until the block ends.
+    """Run ``python -m agentmesh.cli run gateway`` for ``settings``' namespace until the block ends.
 
     Its signing key and log live in ``scratch``; the only token is a submitter's, random.
     """
@@ -110,7 +110,7 @@ def serving(
     }
     env.pop("AGENTMESH_GATEWAY_TOKENS_FILE", None)
     log = scratch / "gateway.log"
-    argv = [sys.executable, "-m", "agentmesh", "run", "gateway"]
+    argv = [sys.executable, "-m", "agentmesh.cli", "run", "gateway"]
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", token, proc.pid, log)

@@ -2,13 +2,14 @@
 
 (a) :class:`TxnForwarder`: a raw aiokafka transactional consume-process-produce loop with
 agentmesh's guarantees and none of its work: the bytes are forwarded as they are.
-(b) :class:`AgentmeshHop`: one agentmesh hop, an :class:`~agents._worker.AgentWorker` whose
-handler hands its input on to ``sink`` at once.
+(b) :class:`AgentmeshHop`: one agentmesh hop, an
+:class:`~agentmesh.agents._worker.AgentWorker` whose handler hands its input on to ``sink`` at
+once.
 (c) :class:`PingPong`: a raw non-transactional forwarder, the floor of the Kafka round trip.
 
-All clients come from :mod:`agentmesh.transport`: all three share its pinned settings
+All clients come from :mod:`agentmesh.core.transport`: all three share its pinned settings
 (``acks=all``, idempotence, manual commits, ``read_committed``) and the defaults of its
-:class:`~agentmesh.transport.ConsumerOptions`, as the worker uses them. The producers take the
+:class:`~agentmesh.core.transport.ConsumerOptions`, as the worker uses them. The producers take the
 worker's ``ProducerOptions`` too, except that (c)'s does not linger (see :class:`PingPong`).
 """
 
@@ -24,8 +25,11 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from agentmesh import Settings
-from agentmesh.transport import (
+from agentmesh.agents import Context, Mesh, Outgoing, agent
+from agentmesh.agents._worker import AgentWorker, WorkerOptions
+from agentmesh.contracts import Topics
+from agentmesh.core import Settings
+from agentmesh.core.transport import (
     ConsumerOptions,
     KafkaConnection,
     ProducerOptions,
@@ -34,10 +38,7 @@ from agentmesh.transport import (
     make_consumer,
     make_producer,
 )
-from agents import Context, Mesh, Outgoing, agent
-from agents._worker import AgentWorker, WorkerOptions
 from bench.codec import ResearchBrief
-from contracts import Topics
 
 __all__ = [
     "MESH",
@@ -117,7 +118,7 @@ class StageTimes:
 class TxnForwarder:
     """(a) The worker's loop without agentmesh: one transaction per partition batch.
 
-    Same shape as :class:`~agents._worker.AgentWorker`: a ``read_committed`` consumer in a
+    Same shape as :class:`~agentmesh.agents._worker.AgentWorker`: a ``read_committed`` consumer in a
     group, one transactional producer per assigned input partition (zombie fencing), the
     batch's offsets sent to its transaction, one commit per partition batch, partition
     batches of one poll committed concurrently.

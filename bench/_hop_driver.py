@@ -19,8 +19,9 @@ import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from agentmesh import Settings
-from agentmesh.transport import (
+from agentmesh.contracts import Codec, Handoff, new_id
+from agentmesh.core import Settings
+from agentmesh.core.transport import (
     ConsumerOptions,
     KafkaConnection,
     make_admin,
@@ -29,7 +30,6 @@ from agentmesh.transport import (
 )
 from bench._hop_cases import StageTimes
 from bench.codec import ResearchBrief, sample_handoff
-from contracts import Codec, Handoff, new_id
 
 __all__ = [
     "Drain",

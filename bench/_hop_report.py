@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from agentmesh.transport import ConsumerOptions
+from agentmesh.core.transport import ConsumerOptions
 from bench._stats import Measurement, format_table, percentile
 
 __all__ = ["GOAL_MIN_THROUGHPUT", "GOAL_RATIO", "CaseResult", "Report", "render"]

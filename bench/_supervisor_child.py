@@ -23,13 +23,13 @@ from typing import Any
 import faust
 import orjson
 
-from agentmesh import Settings
-from agentmesh.transport import KafkaConnection
+from agentmesh.contracts import Topics
+from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection
+from agentmesh.supervisor._app import Inbound, Supervisor, SupervisorOptions
+from agentmesh.supervisor._faust import new_app
+from agentmesh.supervisor._topology import ensure_supervisor_topics
 from bench._supervisor_load import bench_policy
-from contracts import Topics
-from supervisor._app import Inbound, Supervisor, SupervisorOptions
-from supervisor._faust import new_app
-from supervisor._topology import ensure_supervisor_topics
 
 __all__ = ["BASELINE_SUFFIX", "RESULT", "FoldTimer", "main"]
 

@@ -15,18 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
-from agentmesh import Settings
-from agentmesh.policy import (
-    BreakerPolicy,
-    BudgetPolicy,
-    Limits,
-    LoopPolicy,
-    Policy,
-    SpendLimit,
-    TenantPolicy,
-)
-from agentmesh.transport import KafkaConnection, ProducerOptions, make_producer
-from contracts import (
+from agentmesh.contracts import (
     AgentEvent,
     Codec,
     EmittedHandoff,
@@ -36,6 +25,17 @@ from contracts import (
     ToolCall,
     Topics,
 )
+from agentmesh.core import Settings
+from agentmesh.core.policy import (
+    BreakerPolicy,
+    BudgetPolicy,
+    Limits,
+    LoopPolicy,
+    Policy,
+    SpendLimit,
+    TenantPolicy,
+)
+from agentmesh.core.transport import KafkaConnection, ProducerOptions, make_producer
 
 __all__ = ["TENANTS", "Mix", "bench_policy", "fill_events", "make_events"]
 

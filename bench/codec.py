@@ -31,6 +31,8 @@ from typing import Any
 import orjson
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
+from agentmesh.contracts import Budget, Codec, ContextRef, Contract, Handoff, avro_schema, to_datum
+from agentmesh.contracts.testing import InMemorySchemaRegistry
 from bench._stats import (
     Measurement,
     Timer,
@@ -40,8 +42,6 @@ from bench._stats import (
     positive_int,
     time_per_op,
 )
-from contracts import Budget, Codec, ContextRef, Contract, Handoff, avro_schema, to_datum
-from contracts.testing import InMemorySchemaRegistry
 
 __all__ = ["BaselineUnavailableError", "ResearchBrief", "main", "run", "sample_handoff"]
 

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import orjson
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 from bench._gateway_server import AGENT, GatewayStartFailed, Server, make_agent_exist, serving
 from bench._gateway_tool import (
     LoadFailed,
@@ -181,7 +181,7 @@ def run(config: Config, tool: LoadTool) -> Report:
         progress(f"namespace {settings.namespace}: creating agent {AGENT!r} (inbox and schema)")
         asyncio.run(make_agent_exist(settings))
         with tempfile.TemporaryDirectory(prefix="bench-gateway-") as scratch:
-            progress("starting `python -m agentmesh run gateway`")
+            progress("starting `python -m agentmesh.cli run gateway`")
             with serving(settings, Path(scratch)) as server:
                 progress(f"gateway ready at {server.url} (pid {server.pid})")
                 requests = _requests(server)

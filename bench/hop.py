@@ -34,9 +34,15 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from agentmesh import Settings
-from agentmesh.transport import ConsumerOptions, KafkaConnection, ProducerOptions, make_producer
-from agents._worker import WorkerOptions
+from agentmesh.agents._worker import WorkerOptions
+from agentmesh.contracts import Codec, SchemaRegistry, Topics
+from agentmesh.core import Settings
+from agentmesh.core.transport import (
+    ConsumerOptions,
+    KafkaConnection,
+    ProducerOptions,
+    make_producer,
+)
 from bench._hop_cases import MESH, AgentmeshHop, Forwarder, PingPong, TxnForwarder, ensure_pair
 from bench._hop_driver import (
     Drain,
@@ -53,7 +59,6 @@ from bench._hop_driver import (
 )
 from bench._hop_report import CaseResult, Report, render
 from bench._stats import Measurement, positive_int
-from contracts import Codec, SchemaRegistry, Topics
 
 __all__ = ["Config", "main", "run"]
 

@@ -38,14 +38,14 @@ from typing import Any
 
 import orjson
 
-from agentmesh import Settings
-from agentmesh.transport import KafkaConnection, partition_count
+from agentmesh.contracts import Topics
+from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection, partition_count
+from agentmesh.supervisor._topology import ensure_supervisor_topics
 from bench._hop_driver import UnreachableError, check_reachable, delete_namespace
 from bench._stats import Measurement, format_table, positive_int
 from bench._supervisor_child import RESULT
 from bench._supervisor_load import Mix, fill_events, make_events
-from contracts import Topics
-from supervisor._topology import ensure_supervisor_topics
 
 __all__ = ["GOAL_EVENTS_PER_S", "Config", "Report", "main", "run"]
 

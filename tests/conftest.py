@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
-import agents.providers
-from agentmesh import Settings
-from agentmesh.transport import KafkaConnection, make_admin
+import agentmesh.agents.providers
+from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection, make_admin
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _forbid_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test talks to a real model: providers refuse non-loopback URLs (fakes are local)."""
-    monkeypatch.setattr(agents.providers, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.setattr(agentmesh.agents.providers, "ALLOW_MODEL_REQUESTS", False)
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def _no_agent_process_outlives_its_test() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    from infra import LocalInfra
+    from agentmesh.infra import LocalInfra
 
     local = LocalInfra(Settings())
     result = local.up()

@@ -14,9 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from agentmesh import Settings
-from agentmesh.policy import Policy
-from contracts import (
+from agentmesh.contracts import (
     Codec,
     Contract,
     ControlCommand,
@@ -25,10 +23,12 @@ from contracts import (
     Topics,
     avro_schema,
 )
-from contracts.testing import InMemorySchemaRegistry
-from gateway import GatewayConfig, ReviewView, Signer, Submitter, TokenStore, create_app
-from gateway._batcher import Record, TransactionalBatcher
-from gateway._state import GatewayState
+from agentmesh.contracts.testing import InMemorySchemaRegistry
+from agentmesh.core import Settings
+from agentmesh.core.policy import Policy
+from agentmesh.gateway import GatewayConfig, ReviewView, Signer, Submitter, TokenStore, create_app
+from agentmesh.gateway._batcher import Record, TransactionalBatcher
+from agentmesh.gateway._state import GatewayState
 
 TOKENS = {
     "sam": "submitter-token-0123456789",

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer
+from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_consumer
 
 T = TypeVar("T")
 

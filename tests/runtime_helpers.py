@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentmesh import Settings
-from agents import Mesh
-from agents._worker import AgentWorker, WorkerOptions
-from contracts import AgentEvent, Codec, DeadLetter, Handoff, SchemaRegistry, Topics
+from agentmesh.agents import Mesh
+from agentmesh.agents._worker import AgentWorker, WorkerOptions
+from agentmesh.contracts import AgentEvent, Codec, DeadLetter, Handoff, SchemaRegistry, Topics
+from agentmesh.core import Settings
 from tests.kafka_helpers import read_all
 
 
@@ -55,7 +55,7 @@ async def events_of(
     settings: Settings, expected: int | None, timeout: float = 30.0
 ) -> list[AgentEvent]:
     """Decoded events of the namespace, as a read_committed reader sees them."""
-    from agentmesh.transport import KafkaConnection
+    from agentmesh.core.transport import KafkaConnection
 
     topics = Topics(settings.namespace)
     registry = SchemaRegistry(settings.registry_url)
@@ -102,7 +102,7 @@ class AgentProcess:
     def start(self) -> AgentProcess:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agentmesh", "run", "agent", self.name],
+                [sys.executable, "-m", "agentmesh.cli", "run", "agent", self.name],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -137,8 +137,8 @@ async def send_handoffs(
     settings: Settings, mesh: Mesh, agent: str, payloads: Sequence[object], task_ids: Sequence[str]
 ) -> None:
     """Write handoffs to ``agent``'s inbox, as an upstream agent would (one transaction)."""
-    from agentmesh.transport import KafkaConnection, ProducerOptions, make_producer
-    from contracts import new_id
+    from agentmesh.contracts import new_id
+    from agentmesh.core.transport import KafkaConnection, ProducerOptions, make_producer
 
     topics = Topics(settings.namespace)
     registry = SchemaRegistry(settings.registry_url)
@@ -165,7 +165,7 @@ async def send_handoffs(
 
 async def send_raw(settings: Settings, topic: str, value: bytes, key: bytes) -> None:
     """Write raw bytes (e.g. garbage) to a topic."""
-    from agentmesh.transport import KafkaConnection, make_producer
+    from agentmesh.core.transport import KafkaConnection, make_producer
 
     producer = make_producer(KafkaConnection.from_settings(settings))
     await producer.start()
@@ -177,8 +177,8 @@ async def send_raw(settings: Settings, topic: str, value: bytes, key: bytes) -> 
 
 async def send_control(settings: Settings, command: object) -> None:
     """Write a control record, as the supervisor or gateway would."""
-    from agentmesh._control_topic import publish_control
-    from contracts import ControlCommand
+    from agentmesh.contracts import ControlCommand
+    from agentmesh.core.views import publish_control
 
     assert isinstance(command, ControlCommand)
     await publish_control(settings, command)
@@ -188,7 +188,7 @@ async def inbox_of(
     settings: Settings, mesh: Mesh, agent: str, expected: int | None, timeout: float = 30.0
 ) -> list[Handoff[Any]]:
     """Decoded handoffs on ``agent``'s inbox (read_committed, from the beginning)."""
-    from agentmesh.transport import KafkaConnection
+    from agentmesh.core.transport import KafkaConnection
 
     topics = Topics(settings.namespace)
     registry = SchemaRegistry(settings.registry_url)
@@ -206,7 +206,7 @@ async def dead_letters(
     settings: Settings, expected: int | None, timeout: float = 30.0
 ) -> list[DeadLetter]:
     """Decoded dead letters of the namespace."""
-    from agentmesh.transport import KafkaConnection
+    from agentmesh.core.transport import KafkaConnection
 
     topics = Topics(settings.namespace)
     registry = SchemaRegistry(settings.registry_url)

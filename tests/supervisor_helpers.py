@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from agentmesh import Settings
-from agentmesh.transport import ConsumerOptions, KafkaConnection, make_consumer, make_producer
-from contracts import Codec, Contract, ReviewDecision, SchemaRegistry, Topics
+from agentmesh.contracts import Codec, Contract, ReviewDecision, SchemaRegistry, Topics
+from agentmesh.core import Settings
+from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_consumer, make_producer
 from tests.kafka_helpers import drain, read_all
 from tests.runtime_helpers import LIVE_PROCESSES
 
@@ -42,7 +42,7 @@ class SupervisorProcess:
         self.starts += 1
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agentmesh", "run", "supervisor"],
+                [sys.executable, "-m", "agentmesh.cli", "run", "supervisor"],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -68,7 +68,7 @@ class SupervisorProcess:
         self.proc.wait()
 
     def terminate(self, timeout: float = 30.0) -> int:
-        """SIGTERM; the supervisor bounds its own shutdown (see supervisor._run)."""
+        """SIGTERM; the supervisor bounds its own shutdown (see agentmesh.supervisor._run)."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

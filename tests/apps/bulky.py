@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from agents import Context, Mesh, Outgoing, agent
-from contracts import Contract
+from agentmesh.agents import Context, Mesh, Outgoing, agent
+from agentmesh.contracts import Contract
 
 
 class Make(Contract):

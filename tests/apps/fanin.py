@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agents import Context, Mesh, agent
-from contracts import Contract
+from agentmesh.agents import Context, Mesh, agent
+from agentmesh.contracts import Contract
 
 
 class Part(Contract):

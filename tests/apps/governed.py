@@ -7,8 +7,17 @@ import asyncio
 import os
 from pathlib import Path
 
-from agents import Context, Mesh, Outgoing, RetryPolicy, ScriptedModel, TransientError, agent, tool
-from contracts import Contract
+from agentmesh.agents import (
+    Context,
+    Mesh,
+    Outgoing,
+    RetryPolicy,
+    ScriptedModel,
+    TransientError,
+    agent,
+    tool,
+)
+from agentmesh.contracts import Contract
 
 
 class Spin(Contract):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from agents import (
+from agentmesh.agents import (
     Context,
     Mesh,
     Outgoing,
@@ -16,7 +16,7 @@ from agents import (
     agent,
     tool,
 )
-from contracts import Contract
+from agentmesh.contracts import Contract
 
 
 class Plan(Contract):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh import Settings
-from contracts import LlmCall
+from agentmesh.contracts import LlmCall
+from agentmesh.core import Settings
 from tests.apps import pipeline
 from tests.apps.pipeline import Plan, Work
 from tests.runtime_helpers import AgentProcess, events_of, inbox_of, send_handoffs

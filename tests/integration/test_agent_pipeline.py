@@ -2,9 +2,9 @@
 
 import pytest
 
-from agentmesh import Settings
-from agents._submit import submit_task
-from contracts import SchemaRegistry
+from agentmesh.agents._submit import submit_task
+from agentmesh.contracts import SchemaRegistry
+from agentmesh.core import Settings
 from tests.apps import pipeline
 from tests.apps.pipeline import Plan
 from tests.runtime_helpers import events_of, running

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from agentmesh import Settings
-from contracts import ControlCommand, Topics
+from agentmesh.contracts import ControlCommand, Topics
+from agentmesh.core import Settings
 from tests.apps import pipeline
 from tests.apps.pipeline import Finding, Work
 from tests.runtime_helpers import (

@@ -2,8 +2,8 @@
 
 import pytest
 
-from agentmesh import Settings
-from contracts import TaskCompleted
+from agentmesh.contracts import TaskCompleted
+from agentmesh.core import Settings
 from tests.apps import fanin
 from tests.apps.fanin import Part
 from tests.runtime_helpers import events_of, running, send_handoffs

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 from bench._gateway_tool import ToolUnavailable, find_tool
 from bench.gateway import main
 from tests.conftest import Cluster

@@ -7,7 +7,7 @@ report, not the test suite's to judge.
 import orjson
 import pytest
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 from bench.hop import main
 from tests.conftest import Cluster
 

@@ -7,7 +7,7 @@ report, not the test suite's to judge.
 import orjson
 import pytest
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 from bench.supervisor import GOAL_EVENTS_PER_S, main
 from tests.conftest import Cluster
 

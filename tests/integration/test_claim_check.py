@@ -5,8 +5,8 @@ import hashlib
 import orjson
 import pytest
 
-from agentmesh import Settings
-from contracts import TaskCompleted
+from agentmesh.contracts import TaskCompleted
+from agentmesh.core import Settings
 from tests.apps import bulky
 from tests.apps.bulky import Make
 from tests.runtime_helpers import dead_letters, events_of, running, send_handoffs

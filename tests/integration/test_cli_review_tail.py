@@ -16,9 +16,9 @@ import httpx
 import orjson
 import pytest
 
-from agentmesh import Settings
-from agents._submit import submit_task
-from contracts import AuditRecord, SchemaRegistry, Topics
+from agentmesh.agents._submit import submit_task
+from agentmesh.contracts import AuditRecord, SchemaRegistry, Topics
+from agentmesh.core import Settings
 from tests.apps import governed
 from tests.apps.governed import Refund
 from tests.gateway_helpers import TOKENS, free_port, serving
@@ -69,7 +69,7 @@ async def _start(s: Settings, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "agentmesh",
+        "agentmesh.cli",
         *args,
         env=_env(s),
         stdout=asyncio.subprocess.PIPE,

@@ -7,7 +7,7 @@ import sys
 import orjson
 import pytest
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 
 pytestmark = pytest.mark.kafka
 
@@ -23,7 +23,7 @@ def register(settings: Settings) -> dict[str, int]:
         [
             sys.executable,
             "-m",
-            "agentmesh",
+            "agentmesh.cli",
             "contracts",
             "register",
             "--app",

@@ -8,9 +8,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from agentmesh import Settings
-from agentmesh.transport import KafkaConnection, TopicSpec, ensure_topics, make_producer
-from contracts import (
+from agentmesh.contracts import (
     AgentEvent,
     Codec,
     Contract,
@@ -27,6 +25,8 @@ from contracts import (
     UnknownSchemaIdError,
     frame_header,
 )
+from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection, TopicSpec, ensure_topics, make_producer
 from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.kafka

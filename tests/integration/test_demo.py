@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 from tests.supervisor_helpers import ledgers
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -23,7 +23,7 @@ def test_demo_once_completes_the_research_task(settings: Settings, tmp_path: Pat
         "AGENTMESH_DATA_DIR": str(tmp_path),
     }
     out = subprocess.run(
-        [sys.executable, "-m", "agentmesh", "demo", "--once", "--timeout-s", "120"],
+        [sys.executable, "-m", "agentmesh.cli", "demo", "--once", "--timeout-s", "120"],
         env=env,
         capture_output=True,
         text=True,
@@ -49,5 +49,5 @@ def test_demo_once_completes_the_research_task(settings: Settings, tmp_path: Pat
     (ledger,) = asyncio.run(ledgers(settings)).values()
     assert ledger["status"] in ("running", "completed")
     assert ledger["steps"] > 0
-    assert ledger["budget"]["max_steps"] == 60  # from agents/research/policy.yaml
+    assert ledger["budget"]["max_steps"] == 60  # from the sample mesh's policy.yaml
     assert "started:" not in out.stderr  # the cluster was given: nothing local was started

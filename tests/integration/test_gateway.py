@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from agentmesh import Settings
-from contracts import ReviewDecision, TaskSubmitted, Topics
-from gateway import verify_decision
+from agentmesh.contracts import ReviewDecision, TaskSubmitted, Topics
+from agentmesh.core import Settings
+from agentmesh.gateway import verify_decision
 from tests.apps import governed
 from tests.gateway_helpers import auth, serving
 from tests.runtime_helpers import running, wait_for
@@ -318,7 +318,7 @@ async def test_a_retry_after_a_gateway_restart_is_still_the_same_task(
 async def test_a_task_submitted_over_http_flows_through_the_sample_mesh(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from agents import research
+    from agentmesh_examples import research
 
     agents = list(research.mesh.agents)
     async with (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 from tests.apps import governed
 from tests.gateway_helpers import TOKENS, serving
 from tests.runtime_helpers import running

@@ -22,7 +22,7 @@ def free_port() -> int:
 
 def agentmesh(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     out = subprocess.run(
-        [sys.executable, "-m", "agentmesh", *args, "--json"],
+        [sys.executable, "-m", "agentmesh.cli", *args, "--json"],
         env=env,
         capture_output=True,
         timeout=240,

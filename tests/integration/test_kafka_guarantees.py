@@ -9,7 +9,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import ProducerFenced
 
-from agentmesh.transport import (
+from agentmesh.core.transport import (
     ConsumerOptions,
     KafkaConnection,
     ProducerOptions,

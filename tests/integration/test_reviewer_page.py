@@ -21,7 +21,7 @@ import orjson
 import pytest
 from playwright.async_api import Locator, Page, Request, async_playwright, expect
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 from tests.apps import governed
 from tests.gateway_helpers import TOKENS, auth, serving
 from tests.runtime_helpers import running, wait_for

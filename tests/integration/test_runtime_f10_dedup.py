@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentmesh import Settings
-from agentmesh.transport import KafkaConnection, make_producer
-from contracts import Codec, SchemaRegistry, Topics
+from agentmesh.contracts import Codec, SchemaRegistry, Topics
+from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection, make_producer
 from tests.apps import pipeline
 from tests.apps.pipeline import Finding
 from tests.runtime_helpers import events_of, running, send_handoffs, wait_for

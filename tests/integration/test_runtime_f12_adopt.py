@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-import agents._worker
-from agentmesh import Settings
-from agents._compacted import load_partition
-from agents._worker import WorkerOptions
-from contracts import TaskCompleted
+import agentmesh.agents._worker
+from agentmesh.agents._compacted import load_partition
+from agentmesh.agents._worker import WorkerOptions
+from agentmesh.contracts import TaskCompleted
+from agentmesh.core import Settings
 from tests.apps import pipeline
 from tests.apps.pipeline import Finding
 from tests.runtime_helpers import events_of, running, send_handoffs
@@ -34,8 +34,8 @@ async def test_a_partition_whose_adoption_failed_is_adopted_again_and_flows(
                 raise KafkaConnectionError(f"cannot read {topic}")
         return await load_partition(conn, topic, partition, codec)
 
-    monkeypatch.setattr(agents._worker, "load_partition", flaky_load)
-    caplog.set_level(logging.INFO, logger="agents._worker")
+    monkeypatch.setattr(agentmesh.agents._worker, "load_partition", flaky_load)
+    caplog.set_level(logging.INFO, logger="agentmesh.agents._worker")
     options = WorkerOptions(partitions=1, adopt_retry_s=0.3)
     async with running(pipeline.mesh, ["collector"], settings, options) as (worker,):
         await send_handoffs(

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from agentmesh import Settings
-from agentmesh.transport import KafkaConnection, TopicSpec, ensure_topics
-from agents import Context, Mesh, agent
-from agents._worker import WorkerOptions
-from contracts import Codec, Contract, ControlCommand, ReviewRequest, SchemaRegistry, Topics
+from agentmesh.agents import Context, Mesh, agent
+from agentmesh.agents._worker import WorkerOptions
+from agentmesh.contracts import (
+    Codec,
+    Contract,
+    ControlCommand,
+    ReviewRequest,
+    SchemaRegistry,
+    Topics,
+)
+from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection, TopicSpec, ensure_topics
 from tests.apps import bulky
 from tests.apps.bulky import Make
 from tests.kafka_helpers import read_all
@@ -135,7 +142,7 @@ async def test_parking_a_claim_checked_input_never_blocks_its_partition(
     # is resolved again and the step runs.
     from datetime import UTC, datetime
 
-    from agentmesh.transport import make_producer
+    from agentmesh.core.transport import make_producer
 
     resume = ControlCommand(
         scope="task", target="big", action="resume", reason="ok", issued_by="ops"

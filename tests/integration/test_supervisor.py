@@ -11,9 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from agentmesh import Settings
-from agents._submit import submit_task
-from contracts import (
+from agentmesh.agents._submit import submit_task
+from agentmesh.contracts import (
     AgentEvent,
     AuditRecord,
     Budget,
@@ -24,7 +23,8 @@ from contracts import (
     TaskFailed,
     Topics,
 )
-from supervisor import verify_chain
+from agentmesh.core import Settings
+from agentmesh.supervisor import verify_chain
 from tests.apps import governed
 from tests.apps.governed import Lookup, Refund, Spin
 from tests.runtime_helpers import dead_letters, events_of, running, wait_for
@@ -184,8 +184,8 @@ async def test_a_loop_by_content_is_stopped_and_sent_to_review(
 
 
 async def _assert_chains_intact(s: Settings) -> None:
-    from agentmesh.transport import KafkaConnection
-    from supervisor import read_chains
+    from agentmesh.core.transport import KafkaConnection
+    from agentmesh.supervisor import read_chains
 
     chains = await read_chains(KafkaConnection.from_settings(s), s)
     assert chains, "no audit records at all"
@@ -350,8 +350,8 @@ async def test_ledgers_spend_and_breakers_stay_exact_across_a_kill_9_of_the_supe
 ) -> None:
     from decimal import Decimal
 
-    from agentmesh.transport import KafkaConnection, make_producer
-    from contracts import Codec, LlmCall, ToolCall
+    from agentmesh.contracts import Codec, LlmCall, ToolCall
+    from agentmesh.core.transport import KafkaConnection, make_producer
 
     policy = tmp_path / "counting.yaml"
     # Spend and outcomes are counted but no limit is ever reached.
@@ -446,7 +446,7 @@ async def test_the_kill_switch_from_the_cli_is_obeyed_listed_and_audited(
 
     def cli(*args: str) -> Any:
         done = subprocess.run(
-            [sys.executable, "-m", "agentmesh", *args, "--json"],
+            [sys.executable, "-m", "agentmesh.cli", *args, "--json"],
             env=env,
             capture_output=True,
             check=False,

@@ -4,10 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from agents import ControlState, Mesh, ScriptedModel
-from agents._journal import MemoryJournal
-from agents.testing import AgentHarness
-from contracts import Budget, ControlCommand, LlmCall, TaskFailed, ToolCall, frame_header
+from agentmesh.agents import ControlState, Mesh, ScriptedModel
+from agentmesh.agents._journal import MemoryJournal
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import Budget, ControlCommand, LlmCall, TaskFailed, ToolCall, frame_header
 from tests.apps import pipeline
 from tests.apps.pipeline import Finding, Plan, Work
 
@@ -42,8 +42,8 @@ async def test_collector_result_completes_the_task() -> None:
 
 
 async def test_handoff_with_wrong_payload_is_refused_at_the_sender_naming_the_field() -> None:
-    from agents import Context, Outgoing, agent
-    from contracts import Contract
+    from agentmesh.agents import Context, Outgoing, agent
+    from agentmesh.contracts import Contract
 
     class In(Contract):
         n: int
@@ -87,8 +87,8 @@ async def test_tool_timeout_exhausts_retries_and_dead_letters_with_attempts() ->
 
 
 async def test_invalid_tool_arguments_are_rejected_before_the_call() -> None:
-    from agents import Context, agent
-    from contracts import Contract
+    from agentmesh.agents import Context, agent
+    from agentmesh.contracts import Contract
 
     class In(Contract):
         n: int
@@ -133,9 +133,9 @@ async def test_open_breaker_fails_fast_without_calling_the_tool() -> None:
 async def test_a_half_open_breaker_lets_calls_through_one_at_a_time_as_probes() -> None:
     import asyncio
 
-    from agents._errors import ToolBreakerOpen
-    from agents._interceptors import Call, CallResult
-    from agents._policies import control_gate
+    from agentmesh.agents._errors import ToolBreakerOpen
+    from agentmesh.agents._interceptors import Call, CallResult
+    from agentmesh.agents._policies import control_gate
 
     control = ControlState()
 
@@ -300,7 +300,7 @@ async def test_a_twenty_hop_task_keeps_its_handoff_size_bounded() -> None:
 
 
 async def test_fallback_model_skips_a_provider_whose_breaker_is_open() -> None:
-    from agents import FallbackModel
+    from agentmesh.agents import FallbackModel
 
     class Named(ScriptedModel):
         def __init__(self, provider: str, reply: str) -> None:
@@ -345,7 +345,7 @@ async def test_a_paused_task_is_parked_for_review_not_dropped() -> None:
 
 
 async def test_a_released_parked_step_runs_and_reuses_its_journal() -> None:
-    from agents._journal import MemoryJournal
+    from agentmesh.agents._journal import MemoryJournal
 
     journal = MemoryJournal()
     model = ScriptedModel(["first"], loop=True)

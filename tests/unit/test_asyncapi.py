@@ -7,14 +7,14 @@ specification requires of what we emit, and that it says what the contracts say.
 import json
 import re
 from collections.abc import Iterator
+from importlib import metadata
 from typing import Any
 
 import fastavro
 import pytest
 import yaml
 
-import agentmesh
-from contracts import (
+from agentmesh.contracts import (
     CATALOG,
     ClaimTicket,
     Contract,
@@ -24,7 +24,7 @@ from contracts import (
     Topics,
     avro_schema,
 )
-from contracts._asyncapi import asyncapi_document, dump_asyncapi
+from agentmesh.contracts._asyncapi import asyncapi_document, dump_asyncapi
 
 NS = "mesh-test"
 
@@ -66,7 +66,7 @@ def test_top_level_info_and_server(doc: dict[str, Any]) -> None:
     assert doc["asyncapi"] == "3.0.0"
     assert doc["info"] == {
         "title": "agentmesh",
-        "version": agentmesh.__version__,
+        "version": metadata.version("agentmesh-contracts"),
         "description": (
             f"The topics of the agentmesh namespace `{NS}`. Every value is an Avro record in "
             "Confluent's wire format (magic byte 0, 4-byte big-endian schema id, Avro binary) "

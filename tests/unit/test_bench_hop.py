@@ -2,7 +2,7 @@
 
 import pytest
 
-from agentmesh.transport import ConsumerOptions
+from agentmesh.core.transport import ConsumerOptions
 from bench._hop_cases import StageTimes
 from bench._hop_driver import Sample, stage_breakdown
 from bench._hop_report import CaseResult, Report, render

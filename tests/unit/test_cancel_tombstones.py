@@ -3,11 +3,11 @@ so its entries would otherwise stay in the compacted journal for good."""
 
 from __future__ import annotations
 
-from agents import Context, Mesh, ScriptedModel, agent, tool
-from agents._control import ControlState
-from agents._records import RawRecord
-from agents.testing import AgentHarness
-from contracts import Contract, ControlCommand
+from agentmesh.agents import Context, Mesh, ScriptedModel, agent, tool
+from agentmesh.agents._control import ControlState
+from agentmesh.agents._records import RawRecord
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import Contract, ControlCommand
 
 CONTROL = ControlState()
 

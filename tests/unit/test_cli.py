@@ -5,8 +5,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from agentmesh import get_settings
 from agentmesh.cli import app
+from agentmesh.core import get_settings
 
 runner = CliRunner()
 
@@ -54,3 +54,46 @@ def test_busy_port_is_a_clear_error_with_json(monkeypatch: pytest.MonkeyPatch) -
     body = orjson.loads(result.stdout)
     assert body["ok"] is False
     assert f"port {port} (schema-registry HTTP API, AGENTMESH_REGISTRY_PORT)" in body["error"]
+
+
+def test_task_submit_finds_the_running_demos_mesh_and_only_that() -> None:
+    import subprocess
+
+    from agentmesh.cli._apps import forget_demo, remember_demo, running_demo_app
+
+    settings = get_settings()
+    assert running_demo_app(settings) is None  # no demo ran
+    remember_demo(settings, "agentmesh_examples.research:mesh")
+    assert running_demo_app(settings) == "agentmesh_examples.research:mesh"
+    other = settings.model_copy(update={"namespace": "elsewhere"})
+    assert running_demo_app(other) is None  # a demo of another namespace is not this one's
+    marker = settings.local_dir / "demo" / "mesh.json"
+    record = orjson.loads(marker.read_bytes())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    marker.write_bytes(orjson.dumps({**record, "pid": dead.pid}))
+    assert running_demo_app(settings) is None  # the demo stopped without cleaning up
+    forget_demo(settings)
+    assert not marker.exists()
+
+
+def test_without_a_mesh_task_submit_says_how_to_name_one() -> None:
+    result = runner.invoke(app, ["task", "submit", "planner", "--input", "{}"])
+    assert result.exit_code == 1
+    assert "which mesh? pass --app" in result.output
+
+
+def test_suggested_commands_run_from_the_users_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from agentmesh.cli._output import shell_command
+
+    script = Path(sys.prefix) / "bin" / "agentmesh"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the shell of someone who ran `make run`
+    monkeypatch.delenv("UV", raising=False)
+    monkeypatch.chdir(Path(sys.prefix).parent)
+    assert shell_command() == str(script.relative_to(Path(sys.prefix).parent))
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")  # an activated environment
+    assert shell_command() == "agentmesh"
+    monkeypatch.setenv("UV", "/usr/bin/uv")  # under `uv run`, PATH is uv's, not the shell's
+    assert shell_command() == str(script.relative_to(Path(sys.prefix).parent))

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from agentmesh import get_settings
-from agentmesh._gateway_client import (
+from agentmesh.cli import app
+from agentmesh.cli._gateway_client import (
     EventStreamParser,
     GatewayClient,
     GatewayError,
@@ -21,11 +21,8 @@ from agentmesh._gateway_client import (
     SseEvent,
     explain_status,
 )
-from agentmesh._reviews_direct import fold_reviews
-from agentmesh._tail import TailRecord, _Decoder, parse_since, resolve_topic
-from agentmesh.cli import app
 from agentmesh.cli._tail import _start, describe_record
-from contracts import (
+from agentmesh.contracts import (
     AuditRecord,
     Codec,
     ControlCommand,
@@ -34,7 +31,10 @@ from contracts import (
     ReviewRequest,
     shown_sha256,
 )
-from contracts.testing import InMemorySchemaRegistry
+from agentmesh.contracts.testing import InMemorySchemaRegistry
+from agentmesh.core import get_settings
+from agentmesh.core.views import fold_reviews
+from agentmesh.core.views._tail import TailRecord, _Decoder, parse_since, resolve_topic
 
 runner = CliRunner()
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from agentmesh.cli import app
 from agentmesh.cli._contracts import Mode
-from contracts._compat import (
+from agentmesh.contracts._compat import (
     CompatMode,
     Incompatibility,
     Mismatch,

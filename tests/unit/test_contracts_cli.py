@@ -13,8 +13,8 @@ runner = CliRunner()
 
 APP = """
 from pathlib import Path
-from agents import Context, Mesh, agent
-from contracts import Contract
+from agentmesh.agents import Context, Mesh, agent
+from agentmesh.contracts import Contract
 
 class Ask(Contract):
     avro_name = "Ask"

@@ -6,7 +6,7 @@ from decimal import Decimal
 import fastavro
 import pytest
 
-from contracts import (
+from agentmesh.contracts import (
     CATALOG,
     AgentEvent,
     AvroMappingError,

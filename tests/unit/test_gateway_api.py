@@ -14,8 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agentmesh.policy import load_policy
-from contracts import (
+from agentmesh.contracts import (
     Budget,
     Codec,
     Contract,
@@ -25,8 +24,9 @@ from contracts import (
     Topics,
     avro_schema,
 )
-from gateway import ReviewItem, shown_hash
-from supervisor import TaskLedger
+from agentmesh.core.policy import load_policy
+from agentmesh.gateway import ReviewItem, shown_hash
+from agentmesh.supervisor import TaskLedger
 from tests.gateway_helpers import FakeGateway, auth, fake_gateway
 
 
@@ -333,7 +333,7 @@ class Order(Contract):
 
 
 def test_a_key_names_the_same_request_whichever_client_wrote_it() -> None:
-    from gateway._submit import _fingerprint
+    from agentmesh.gateway._submit import _fingerprint
 
     schema = next(
         f["type"] for f in avro_schema(Handoff[Order])["fields"] if f["name"] == "payload"

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway import redact_access_log
+from agentmesh.gateway import redact_access_log
 
 
 def test_access_tokens_are_redacted(caplog: pytest.LogCaptureFixture) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agentmesh import Settings
-from contracts import AuditRecord, ReviewDecision, ReviewRequest
-from contracts.testing import InMemorySchemaRegistry
-from gateway import ReviewView, shown_hash
+from agentmesh.contracts import AuditRecord, ReviewDecision, ReviewRequest
+from agentmesh.contracts.testing import InMemorySchemaRegistry
+from agentmesh.core import Settings
+from agentmesh.gateway import ReviewView, shown_hash
 
 
 def _request() -> ReviewRequest:

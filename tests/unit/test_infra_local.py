@@ -10,10 +10,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agentmesh import Settings
-from infra import LocalInfra, PortBusyError, PrerequisiteMissingError, SilentReporter
-from infra._maven import fetch, is_complete
-from infra._process import ManagedProcess
+from agentmesh.core import Settings
+from agentmesh.infra import LocalInfra, PortBusyError, PrerequisiteMissingError, SilentReporter
+from agentmesh.infra._maven import fetch, is_complete
+from agentmesh.infra._process import ManagedProcess
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_maven_progress_is_reported_and_completion_marked(
 def test_failed_download_keeps_nothing_and_shows_mavens_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from infra import DownloadFailedError
+    from agentmesh.infra import DownloadFailedError
 
     fake_mvn(tmp_path / "bin", 'echo "[ERROR] Could not resolve kafka_2.13"; exit 1\n')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")

@@ -5,34 +5,34 @@ from importlib import resources
 
 import pytest
 
-from agents._prompts import PromptSet, parse_pins
-from agents.research import ResearchQuestion, mesh
-from agents.testing import AgentHarness
-from contracts import LlmCall
+from agentmesh.agents._prompts import PromptSet, parse_pins
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import LlmCall
+from agentmesh_examples.research import ResearchQuestion, mesh
+
+PKG = "agentmesh_examples.research"
 
 
 def version_of(path: str) -> str:
-    data = resources.files("agents.research").joinpath(path).read_bytes()
+    data = resources.files(PKG).joinpath(path).read_bytes()
     return hashlib.sha256(data).hexdigest()[:12]
 
 
 def test_current_version_unless_pinned() -> None:
     current, kept = version_of("prompts/writer.txt"), version_of("prompts/writer/v1.txt")
     assert current != kept
-    assert [
-        (p.label, p.version) for p in PromptSet("agents.research", pins={}).versions("writer")
-    ] == [
+    assert [(p.label, p.version) for p in PromptSet(PKG, pins={}).versions("writer")] == [
         ("current", current),
         ("v1", kept),
     ]
-    assert PromptSet("agents.research", pins={}).get("writer").version == current
-    assert PromptSet("agents.research", pins={"writer": "v1"}).get("writer").version == kept
-    assert PromptSet("agents.research", pins={"writer": kept[:8]}).get("writer").label == "v1"
+    assert PromptSet(PKG, pins={}).get("writer").version == current
+    assert PromptSet(PKG, pins={"writer": "v1"}).get("writer").version == kept
+    assert PromptSet(PKG, pins={"writer": kept[:8]}).get("writer").label == "v1"
 
 
 def test_unknown_pin_names_the_known_versions() -> None:
     with pytest.raises(LookupError, match=r"no version 'v9' of prompt 'writer'; known: current \("):
-        PromptSet("agents.research", pins={"writer": "v9"}).get("writer")
+        PromptSet(PKG, pins={"writer": "v9"}).get("writer")
 
 
 def test_pins_are_parsed_and_bad_ones_refused() -> None:

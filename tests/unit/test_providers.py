@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-import agents.providers
-from agents import LlmRequest, LlmResponse, Message, TransientError, tool
-from agents.providers import (
+import agentmesh.agents.providers
+from agentmesh.agents import LlmRequest, LlmResponse, Message, TransientError, tool
+from agentmesh.agents.providers import (
     AnthropicChatModel,
     OpenAIChatModel,
     PriceTable,
     ProviderError,
     ToolDefinition,
 )
-from agents.providers.testing import (
+from agentmesh.agents.providers.testing import (
     FakeAnthropicServer,
     FakeOpenAIServer,
     FakeReply,
@@ -30,7 +30,7 @@ from agents.providers.testing import (
 
 @pytest.fixture(autouse=True)
 def _forbid_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agents.providers, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.setattr(agentmesh.agents.providers, "ALLOW_MODEL_REQUESTS", False)
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-import agents.providers
-from agents import LlmRequest, LlmResponse, Message, ScriptedModel, TransientError
-from agents.providers import (
+import agentmesh.agents.providers
+from agentmesh.agents import LlmRequest, LlmResponse, Message, ScriptedModel, TransientError
+from agentmesh.agents.providers import (
     SPEC_FORMS,
     AnthropicChatModel,
     AnthropicConfig,
@@ -28,12 +28,12 @@ from agents.providers import (
     model_from_spec,
     override_allow_model_requests,
 )
-from agents.providers.testing import FakeAnthropicServer, FakeOpenAIServer, FakeReply
+from agentmesh.agents.providers.testing import FakeAnthropicServer, FakeOpenAIServer, FakeReply
 
 
 @pytest.fixture(autouse=True)
 def _forbid_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agents.providers, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.setattr(agentmesh.agents.providers, "ALLOW_MODEL_REQUESTS", False)
 
 
 HI = LlmRequest([Message("user", "hi")])
@@ -293,15 +293,15 @@ async def test_switch_refuses_non_loopback_urls(
 
     assert str(caught.value).startswith(
         f"{model.provider}: refusing a real model request to {model.base_url} because "
-        "agents.providers.ALLOW_MODEL_REQUESTS is False"
+        "agentmesh.agents.providers.ALLOW_MODEL_REQUESTS is False"
     )
 
 
 def test_override_restores_the_switch() -> None:
     with override_allow_model_requests(True):
-        inside = agents.providers.ALLOW_MODEL_REQUESTS
+        inside = agentmesh.agents.providers.ALLOW_MODEL_REQUESTS
 
-    assert (inside, agents.providers.ALLOW_MODEL_REQUESTS) == (True, False)
+    assert (inside, agentmesh.agents.providers.ALLOW_MODEL_REQUESTS) == (True, False)
 
 
 def test_loopback_urls() -> None:
@@ -311,7 +311,7 @@ def test_loopback_urls() -> None:
 
 
 def test_public_api() -> None:
-    assert agents.providers.__all__ == [
+    assert agentmesh.agents.providers.__all__ == [
         "ALLOW_MODEL_REQUESTS",
         "ANSWER_TOOL",
         "PRICES_ENV_VAR",
@@ -340,12 +340,12 @@ def test_public_api() -> None:
 async def test_a_member_that_fails_inside_a_chain_is_reported_for_its_breaker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from agentmesh._timeline import TaskTimeline
-    from agentmesh.policy import Policy
-    from agents.testing import AgentHarness
-    from contracts import AgentEvent, LlmCall
-    from supervisor import TaskLedger
-    from supervisor._aggregator import Aggregator
+    from agentmesh.agents.testing import AgentHarness
+    from agentmesh.contracts import AgentEvent, LlmCall
+    from agentmesh.core.policy import Policy
+    from agentmesh.core.views import TaskTimeline
+    from agentmesh.supervisor import TaskLedger
+    from agentmesh.supervisor._aggregator import Aggregator
     from tests.apps import governed
 
     monkeypatch.setenv("LOOPER_DELAY_S", "0")

@@ -7,9 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
-import agents.research
-from agents import ScriptedModel
-from agents.research import (
+import agentmesh_examples.research
+from agentmesh.agents import ScriptedModel
+from agentmesh.agents.testing import AgentHarness
+from agentmesh_examples.research import (
     DEFAULT_QUESTION,
     Draft,
     Finding,
@@ -20,9 +21,8 @@ from agents.research import (
     demo_model,
     mesh,
 )
-from agents.research._demo import DEMO_FEEDBACK
-from agents.research._researcher import NOTHING_FOUND
-from agents.testing import AgentHarness
+from agentmesh_examples.research._demo import DEMO_FEEDBACK
+from agentmesh_examples.research._researcher import NOTHING_FOUND
 
 Q = DEFAULT_QUESTION
 SUB_QUESTIONS = [
@@ -73,7 +73,7 @@ ALL_SOURCES = [s for src in SOURCES for s in src]
 
 def prompt_version(name: str) -> str:
     """What a prompt's version must be: sha256 of its file, 12 hex digits."""
-    path = Path(agents.research.__file__).parent / "prompts" / f"{name}.txt"
+    path = Path(agentmesh_examples.research.__file__).parent / "prompts" / f"{name}.txt"
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 

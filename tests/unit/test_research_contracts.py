@@ -4,9 +4,10 @@ import fastavro
 import pytest
 from pydantic import ValidationError
 
-import agents.research
-from agents import load_mesh
-from agents.research import (
+import agentmesh_examples.research
+from agentmesh.agents import load_mesh
+from agentmesh.contracts import avro_schema, drift
+from agentmesh_examples.research import (
     Draft,
     Finding,
     Report,
@@ -15,7 +16,6 @@ from agents.research import (
     WriterInput,
     mesh,
 )
-from contracts import avro_schema, drift
 
 
 def _finding(index: int = 0, of: int = 1) -> Finding:
@@ -23,9 +23,10 @@ def _finding(index: int = 0, of: int = 1) -> Finding:
 
 
 def test_public_api() -> None:
-    assert sorted(agents.research.__all__) == sorted(
+    assert sorted(agentmesh_examples.research.__all__) == sorted(
         [
             "DEFAULT_QUESTION",
+            "DEMO_INPUT",
             "DEMO_POLICY",
             "PROMPTS",
             "Draft",
@@ -50,7 +51,7 @@ def test_public_api() -> None:
 
 
 def test_the_mesh_loads_by_spec_with_each_agents_input_and_output() -> None:
-    loaded = load_mesh("agents.research:mesh")
+    loaded = load_mesh("agentmesh_examples.research:mesh")
     assert {n: (a.input, a.output) for n, a in loaded.agents.items()} == {
         "planner": (ResearchQuestion, None),
         "researcher": (SubQuestion, None),

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from agents.research import Report, ResearchQuestion, demo_model, mesh
-from agents.testing import AgentHarness
-from contracts import LlmCall, ToolCall
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import LlmCall, ToolCall
+from agentmesh_examples.research import Report, ResearchQuestion, demo_model, mesh
 from tests.unit.test_research_agents import ALL_SOURCES, SECOND_DRAFT, Q, prompt_version
 
 

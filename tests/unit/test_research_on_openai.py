@@ -3,11 +3,11 @@
 import dataclasses
 from decimal import Decimal
 
-from agents import OpenAIChatModel
-from agents.providers.testing import FakeOpenAIServer, FakeReply
-from agents.research import ResearchQuestion, mesh
-from agents.testing import AgentHarness
-from contracts import LlmCall
+from agentmesh.agents import OpenAIChatModel
+from agentmesh.agents.providers.testing import FakeOpenAIServer, FakeReply
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import LlmCall
+from agentmesh_examples.research import ResearchQuestion, mesh
 
 
 async def test_planner_runs_on_an_openai_compatible_model() -> None:

@@ -2,12 +2,12 @@
 
 import pytest
 
-from agents import LlmRequest, Message
-from agents.research import PROMPTS, demo_model
-from agents.research._demo import DEMO_FEEDBACK, demo_clauses
-from agents.research._planner import parse_subquestions
-from agents.research._prompts import PromptName
-from agents.research._reviewer import DEFAULT_FEEDBACK, Verdict, parse_verdict
+from agentmesh.agents import LlmRequest, Message
+from agentmesh_examples.research import PROMPTS, demo_model
+from agentmesh_examples.research._demo import DEMO_FEEDBACK, demo_clauses
+from agentmesh_examples.research._planner import parse_subquestions
+from agentmesh_examples.research._prompts import PromptName
+from agentmesh_examples.research._reviewer import DEFAULT_FEEDBACK, Verdict, parse_verdict
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from agents.research import SearchArgs, SearchHit, SearchResult, search
-from agents.research._search import corpus, tokenize
+from agentmesh_examples.research import SearchArgs, SearchHit, SearchResult, search
+from agentmesh_examples.research._search import corpus, tokenize
 
 
 def test_the_corpus_has_six_passages_on_each_of_five_topics_with_unique_ids() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from agentmesh.policy import Policy
-from agents import ScriptedModel
-from agents.testing import AgentHarness
-from contracts import ControlCommand, StepFinished, utcnow
+from agentmesh.agents import ScriptedModel
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import ControlCommand, StepFinished, utcnow
+from agentmesh.core.policy import Policy
 from tests.apps import governed, pipeline
 from tests.apps.governed import Refund
 from tests.apps.pipeline import Plan
@@ -112,7 +112,7 @@ async def test_release_time_lets_a_step_through_an_older_pause_but_not_a_newer_o
 async def test_an_open_agent_breaker_halts_the_agent() -> None:
     import pytest
 
-    from agents._processor import Halted
+    from agentmesh.agents._processor import Halted
 
     harness = AgentHarness(governed.mesh, "payer")
     harness.apply(

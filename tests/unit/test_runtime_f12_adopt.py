@@ -12,11 +12,11 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from agentmesh import Settings
-from agents._poison import PoisonGuard
-from agents._processor import RecordProcessor
-from agents._worker import AgentWorker, WorkerOptions, _Rebalance
-from agents.testing import AgentHarness
+from agentmesh.agents._poison import PoisonGuard
+from agentmesh.agents._processor import RecordProcessor
+from agentmesh.agents._worker import AgentWorker, WorkerOptions, _Rebalance
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.core import Settings
 from tests.apps import pipeline
 
 
@@ -68,7 +68,7 @@ async def test_a_failed_adoption_pauses_the_partition_and_retries_with_backoff(
         consumer.resume(tp)
 
     worker.adopt = adopt  # type: ignore[method-assign]
-    caplog.set_level(logging.INFO, logger="agents._worker")
+    caplog.set_level(logging.INFO, logger="agentmesh.agents._worker")
 
     await _Rebalance(worker).on_partitions_assigned({bad, good})  # raises nothing
 

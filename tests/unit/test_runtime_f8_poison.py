@@ -22,15 +22,14 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 
-from agentmesh import Settings
-from agents import Context, Mesh, Outgoing, agent
-from agents._poison import PoisonGuard
-from agents._processor import RecordProcessor
-from agents._records import RawRecord
-from agents._step_records import dead_letter_of, fit_dead_letter
-from agents._worker import AgentWorker, WorkerOptions
-from agents.testing import AgentHarness
-from contracts import (
+from agentmesh.agents import Context, Mesh, Outgoing, agent
+from agentmesh.agents._poison import PoisonGuard
+from agentmesh.agents._processor import RecordProcessor
+from agentmesh.agents._records import RawRecord
+from agentmesh.agents._step_records import dead_letter_of, fit_dead_letter
+from agentmesh.agents._worker import AgentWorker, WorkerOptions
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import (
     AgentEvent,
     Contract,
     DeadLetter,
@@ -40,6 +39,7 @@ from contracts import (
     TaskFailed,
     validate_payload,
 )
+from agentmesh.core import Settings
 
 MIB = 1024 * 1024
 

@@ -3,10 +3,10 @@ for again (before, persisting it failed the already-paid call and the retry call
 
 from __future__ import annotations
 
-from agents import Context, Mesh, agent, tool
-from agents._journal import MAX_JOURNALED_BYTES, JournalView
-from agents.testing import AgentHarness
-from contracts import Contract, JournalEntry, ToolCall
+from agentmesh.agents import Context, Mesh, agent, tool
+from agentmesh.agents._journal import MAX_JOURNALED_BYTES, JournalView
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import Contract, JournalEntry, ToolCall
 
 
 class Ask(Contract):

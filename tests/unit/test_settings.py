@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agentmesh import Settings
+from agentmesh.core import Settings
 
 
 def test_defaults_point_at_the_local_cluster(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from agentmesh.policy import Policy
-from agents._submit import _build
-from agents.testing import AgentHarness
-from contracts import Budget, StepFinished
+from agentmesh.agents._submit import _build
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import Budget, StepFinished
+from agentmesh.core.policy import Policy
 from tests.apps import governed
 from tests.apps.governed import Refund, Spin
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.policy import Policy, PolicyError, load_policy, match_handoff, match_tool_call
-from contracts import (
+from agentmesh.contracts import (
     AgentEvent,
     AuditRecord,
     Budget,
@@ -22,8 +21,9 @@ from contracts import (
     shown_sha256,
     utcnow,
 )
-from supervisor import GENESIS, Breaker, ReviewBook, TaskLedger, record_hash, verify_chain
-from supervisor._reviews import Escalate, Refuse, Reject, Release
+from agentmesh.core.policy import Policy, PolicyError, load_policy, match_handoff, match_tool_call
+from agentmesh.supervisor import GENESIS, Breaker, ReviewBook, TaskLedger, record_hash, verify_chain
+from agentmesh.supervisor._reviews import Escalate, Refuse, Reject, Release
 
 
 def _llm(task: str, tokens: int, cost: str | None = None, replayed: bool = False) -> AgentEvent:
@@ -283,8 +283,8 @@ def test_a_bad_policy_file_says_where(tmp_path: Path) -> None:
 
 
 def test_tenant_spend_pauses_over_the_limit_until_enough_ages_out() -> None:
-    from agentmesh.policy import SpendLimit
-    from supervisor import TenantSpend
+    from agentmesh.core.policy import SpendLimit
+    from agentmesh.supervisor import TenantSpend
 
     limit = SpendLimit(usd=Decimal("1.00"), period_s=3600)
     spend = TenantSpend(tenant="acme")

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaError
 
-from agentmesh import Settings
-from agentmesh.policy import Policy
-from contracts import (
+from agentmesh.contracts import (
     AgentEvent,
     Budget,
     Codec,
@@ -27,9 +25,18 @@ from contracts import (
     Topics,
     utcnow,
 )
-from contracts.testing import InMemorySchemaRegistry
-from supervisor import Inbound, Release, ReviewBook, Supervisor, SupervisorOptions, TaskLedger
-from supervisor._review_actions import ReviewActions
+from agentmesh.contracts.testing import InMemorySchemaRegistry
+from agentmesh.core import Settings
+from agentmesh.core.policy import Policy
+from agentmesh.supervisor import (
+    Inbound,
+    Release,
+    ReviewBook,
+    Supervisor,
+    SupervisorOptions,
+    TaskLedger,
+)
+from agentmesh.supervisor._review_actions import ReviewActions
 
 
 @pytest.fixture

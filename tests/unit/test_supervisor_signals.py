@@ -9,15 +9,15 @@ import orjson
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from agentmesh import Settings
-from agentmesh.policy import Policy
-from contracts import AgentEvent, LlmCall, ToolCall
-from supervisor import Inbound, Supervisor, SupervisorOptions
-from supervisor import _transport as transport
-from supervisor._aggregator import Aggregator
-from supervisor._breakers import Breaker
-from supervisor._positions import MAX_ENTRIES, parts
-from supervisor._spend import TenantSpend
+from agentmesh.contracts import AgentEvent, LlmCall, ToolCall
+from agentmesh.core import Settings
+from agentmesh.core.policy import Policy
+from agentmesh.supervisor import Inbound, Supervisor, SupervisorOptions
+from agentmesh.supervisor import _transport as transport
+from agentmesh.supervisor._aggregator import Aggregator
+from agentmesh.supervisor._breakers import Breaker
+from agentmesh.supervisor._positions import MAX_ENTRIES, parts
+from agentmesh.supervisor._spend import TenantSpend
 
 POLICY = Policy.model_validate(
     {

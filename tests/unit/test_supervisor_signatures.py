@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from agentmesh import Settings
-from agentmesh.policy import PolicyError, load_policy
-from contracts import ReviewDecision, ReviewRequest, shown_sha256
-from gateway import Signer
-from supervisor import ReviewBook, Supervisor, SupervisorOptions
-from supervisor._review_actions import ReviewActions
+from agentmesh.contracts import ReviewDecision, ReviewRequest, shown_sha256
+from agentmesh.core import Settings
+from agentmesh.core.policy import PolicyError, load_policy
+from agentmesh.gateway import Signer
+from agentmesh.supervisor import ReviewBook, Supervisor, SupervisorOptions
+from agentmesh.supervisor._review_actions import ReviewActions
 from tests.unit.test_supervisor_retries import Recorder
 
 

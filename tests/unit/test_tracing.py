@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracer, SpanKind, StatusCode, Tracer
 
-from agents._interceptors import Call, CallResult, Next, compose
-from agents._llm import LlmRequest, LlmResponse, Message
-from agents._records import RawRecord
-from agents._tracing import (
+from agentmesh.agents._interceptors import Call, CallResult, Next, compose
+from agentmesh.agents._llm import LlmRequest, LlmResponse, Message
+from agentmesh.agents._records import RawRecord
+from agentmesh.agents._tracing import (
     current_trace_id,
     extract_context,
     inject_headers,
@@ -256,7 +256,7 @@ async def test_without_an_sdk_everything_is_a_cheap_pass_through() -> None:
 
 
 async def test_without_an_sdk_the_trace_context_passes_through_unchanged() -> None:
-    from agents.testing import AgentHarness
+    from agentmesh.agents.testing import AgentHarness
     from tests.apps import pipeline
     from tests.apps.pipeline import Work
 

@@ -1,5 +1,0 @@
-"""``python -m agentmesh`` runs the CLI."""
-
-from agentmesh.cli import main
-
-main()

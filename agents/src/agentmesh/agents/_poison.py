@@ -1,0 +1,177 @@
+"""Inputs whose step cannot be written: dead-letter them instead of blocking their partition.
+
+A batch can fail after its handlers ran, while its records are encoded or sent. Why decides
+what happens to the input that failed it:
+
+- the infrastructure (broker, registry, producer state): not the input's fault; the batch is
+  retried as long as it takes and nothing is dead-lettered;
+- the data (a record over the broker's message limit, an output Avro cannot encode): retrying
+  would fail the same way, so the input is dead-lettered on the next attempt;
+- anything else: counted per offset; an input whose batch failed ``max_failures`` times is
+  dead-lettered.
+
+Dead-lettering keeps the rest of the batch: it is redone with that one input replaced by its
+dead letter (and the step's ``dead_lettered`` and ``task_failed`` events), committed with the
+offsets like any step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
+from agentmesh.agents._claims import ClaimNotYetReadable
+from agentmesh.agents._processor import RecordProcessor
+from agentmesh.agents._records import Emission, RawRecord
+from agentmesh.agents._step import StepOutcome
+from agentmesh.agents._step_records import dead_letter_of, finished, fit_dead_letter
+from agentmesh.contracts import DecodeError, RegistryUnavailableError, TaskFailed
+
+__all__ = ["PoisonGuard", "blame"]
+
+# Too large for the broker: the same bytes are refused every time.
+_TOO_LARGE: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+)
+_DATA: tuple[type[BaseException], ...] = (
+    *_TOO_LARGE,
+    CorruptRecordException,  # e.g. a record without key on a compacted topic
+    OverflowError,  # Avro cannot encode a number that large
+)
+# Outages and producer state: retried, never the input's fault. Every other Kafka error
+# (timeouts, leadership, coordinators, fencing, authorization) is on the cluster's side too.
+_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    KafkaError,
+    RegistryUnavailableError,
+    ClaimNotYetReadable,
+    TimeoutError,
+    OSError,  # ConnectionError and friends
+    asyncio.CancelledError,  # a send cancelled because its producer is closing
+)
+
+
+def blame(error: BaseException) -> Literal["data", "infrastructure", "unknown"]:
+    """Whose fault a failure after the handler ran is, as far as its type tells."""
+    if isinstance(error, _DATA):
+        return "data"
+    if isinstance(error, _INFRASTRUCTURE):
+        return "infrastructure"
+    return "unknown"
+
+
+@dataclass(slots=True)
+class _Strikes:
+    """Failures of the batch at one input's offset, blamed on that input."""
+
+    count: int = 0
+    error: BaseException | None = None
+    doomed: bool = False  # dead-letter it on the next attempt
+    letters_failed: int = 0  # its dead letter itself failed to go out this many times
+
+
+@dataclass(slots=True)
+class _Lettered:
+    """A dead-lettered step in the open transaction, and what its commit makes true."""
+
+    idempotency_key: str
+    journal_keys: list[str] = field(default_factory=list)
+
+
+class PoisonGuard:
+    """Counts failures per input offset and writes the dead letter of an input given up on."""
+
+    def __init__(self, processor: RecordProcessor, *, max_failures: int = 3) -> None:
+        self.processor = processor
+        self.max_failures = max_failures
+        self._strikes: dict[int, dict[int, _Strikes]] = {}
+        self._lettered: dict[int, list[_Lettered]] = {}
+
+    def doomed(self, partition: int, offset: int) -> bool:
+        """True when the input at ``offset`` is to be dead-lettered instead of processed."""
+        strikes = self._strikes.get(partition, {}).get(offset)
+        return strikes is not None and strikes.doomed
+
+    def strike(self, partition: int, offset: int, error: BaseException) -> tuple[bool, int]:
+        """Count a failure caused by the input at ``offset``: (dead-letter it now?, count).
+
+        Infrastructure errors are not the input's fault: the caller never passes them.
+        """
+        strikes = self._strikes.setdefault(partition, {}).setdefault(offset, _Strikes())
+        strikes.count += 1
+        if strikes.doomed:
+            strikes.letters_failed += 1  # the next dead letter goes without the original
+        else:
+            strikes.error = error
+            strikes.doomed = blame(error) == "data" or strikes.count >= self.max_failures
+        return strikes.doomed, strikes.count
+
+    async def dead_letter(self, consumed: RawRecord, resolved: RawRecord) -> list[Emission]:
+        """The records that replace a doomed input's step: dead letter, events, tombstones.
+
+        ``consumed`` is the record as it came (a claim ticket stays a ticket, so the dead
+        letter stays small and complete); ``resolved`` is what its step decoded.
+        """
+        strikes = self._strikes[consumed.partition][consumed.offset]
+        error = strikes.error
+        assert error is not None
+        codecs = self.processor.codecs
+        try:
+            envelope = await codecs.inbox.decode(resolved.value or b"")
+        except DecodeError:
+            envelope = None
+        stage = "oversize" if isinstance(error, _TOO_LARGE) else "handler"
+        letter = dead_letter_of(consumed, envelope, stage, error, strikes.count)
+        value = fit_dead_letter(
+            codecs.dlq,
+            letter,
+            max_bytes=self.processor.max_message_bytes - len(consumed.key or b""),
+            bare=strikes.letters_failed > 0,
+        )
+        out = [Emission(codecs.topics.dlq, consumed.key, value)]
+        if envelope is None:
+            return out
+        env = self.processor.env_for(consumed.partition)
+        journal_keys = env.journal.keys_of(envelope.handoff_id)
+        journal = codecs.topics.agent_journal(env.agent.name)
+        out += [
+            Emission(journal, k.encode(), None, partition=consumed.partition) for k in journal_keys
+        ]
+        outcome = StepOutcome(attempts=strikes.count, duration_ms=0.0)
+        failed = TaskFailed(error_class=type(error).__name__, message=str(error)[:2000])
+        for body in (finished(resolved, envelope, "dead_lettered", outcome), failed):
+            event = self.processor.event(envelope, body)
+            out.append(
+                Emission(codecs.topics.events, event.task_id.encode(), codecs.events.encode(event))
+            )
+        lettered = _Lettered(envelope.idempotency_key, journal_keys)
+        self._lettered.setdefault(consumed.partition, []).append(lettered)
+        return out
+
+    def committed(self, partition: int, next_offset: int) -> None:
+        """The partition committed up to ``next_offset``: its dead-lettered steps are done."""
+        journal = self.processor.env_for(partition).journal
+        for done in self._lettered.pop(partition, []):
+            self.processor.remember(partition, done.idempotency_key)
+            journal.forget(done.journal_keys)
+        strikes = self._strikes.get(partition, {})
+        for offset in [o for o in strikes if o < next_offset]:
+            del strikes[offset]
+
+    def rolled_back(self, partition: int) -> None:
+        self._lettered.pop(partition, None)
+
+    def forget_partition(self, partition: int) -> None:
+        """The partition went to another owner: it counts its own failures."""
+        self._strikes.pop(partition, None)
+        self._lettered.pop(partition, None)

@@ -1,0 +1,259 @@
+"""The interceptors that make up the call policy: control, budget, metering, journal, retry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from agentmesh.agents._control import ControlState
+from agentmesh.agents._errors import ReviewRequired, StepStopped, ToolBreakerOpen, TransientError
+from agentmesh.agents._interceptors import Call, CallResult, Interceptor, Next
+from agentmesh.agents._journal import JournalView
+from agentmesh.agents._ledger import StepLedger
+from agentmesh.agents._llm import LlmResponse
+from agentmesh.agents._tools import RetryPolicy
+from agentmesh.contracts import EventBody, JournalEntry, LlmCall, ToolCall
+from agentmesh.core.policy import Policy, match_tool_call
+
+__all__ = [
+    "budget_gate",
+    "control_gate",
+    "journal_replay",
+    "metering",
+    "review_gate",
+    "tool_retry",
+]
+
+Emit = Callable[[EventBody], Awaitable[None]]
+Codec = tuple[Callable[[Call, Any], str], Callable[[Call, str], Any]]
+
+TRANSIENT: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
+
+
+def control_gate(
+    control: ControlState, task_id: str, agent: str, tenant: str = "default"
+) -> Interceptor:
+    """Stop before the call if the task, agent or mesh is cancelled or the breaker is open."""
+
+    async def gate(call: Call, proceed: Next) -> CallResult:
+        rule = control.stopping(task_id, agent, tenant)
+        if rule is not None:
+            raise StepStopped(rule)
+        scope = "tool" if call.kind == "tool" else "model"
+        _fail_fast_if_open(control, scope, call.target)
+        probing = control.probe(scope, call.target)
+        if probing is None:
+            return await proceed(call)
+        async with probing:
+            # Half-open: one call at a time; the one before may have opened it again.
+            _fail_fast_if_open(control, scope, call.target)
+            return await proceed(call)
+
+    return gate
+
+
+def _fail_fast_if_open(control: ControlState, scope: str, target: str) -> None:
+    breaker = control.breaker(scope, target)
+    if breaker is not None:
+        raise ToolBreakerOpen(
+            f"{scope} {target!r}: circuit breaker open since "
+            f"{breaker.issued_at.isoformat()} ({breaker.reason}); failing fast"
+        )
+
+
+def review_gate(policy: Policy, approved: bool) -> Interceptor:
+    """Park the step before a tool call that a review rule says needs a person's approval.
+
+    A step released by a reviewer (``approved``) runs its gated calls: the approval was
+    for this step's input, which is exactly what the reviewer was shown.
+    """
+
+    async def gate(call: Call, proceed: Next) -> CallResult:
+        if call.kind == "tool" and not approved:
+            _, args = call.request  # (ToolSpec, validated arguments model)
+            data = args.model_dump(mode="json")
+            match = match_tool_call(policy, call.target, data)
+            if match is not None:
+                raise ReviewRequired(
+                    "tool_call",
+                    f"{match.reason}: tool {call.target!r}",
+                    orjson.dumps({"tool": call.target, "arguments": data}).decode(),
+                    approvals=match.rule.approvals,
+                    timeout_s=match.timeout_s,
+                    on_timeout=match.on_timeout,
+                    target=call.target,
+                )
+        return await proceed(call)
+
+    return gate
+
+
+def budget_gate(ledger: StepLedger) -> Interceptor:
+    """Refuse a call the remaining budget does not allow."""
+
+    async def gate(call: Call, proceed: Next) -> CallResult:
+        ledger.check_before_call()
+        return await proceed(call)
+
+    return gate
+
+
+def metering(ledger: StepLedger, emit: Emit) -> Interceptor:
+    """Time the call, add its usage to the ledger and write its event at once."""
+
+    async def meter(call: Call, proceed: Next) -> CallResult:
+        start = time.perf_counter()
+        try:
+            result = await proceed(call)
+        except Exception as exc:
+            ledger.add()
+            for attempt in _member_failures(call, getattr(exc, "attempts", None)):
+                await emit(attempt)
+            await emit(_failed_event(call, exc, (time.perf_counter() - start) * 1000))
+            raise
+        latency_ms = (time.perf_counter() - start) * 1000
+        if call.kind == "llm":
+            resp: LlmResponse = result.value
+            ledger.add(tokens=resp.input_tokens + resp.output_tokens, cost_usd=resp.cost_usd)
+            if not result.replayed:
+                for attempt in _member_failures(call, resp.extra.get("fallback")):
+                    await emit(attempt)
+            await emit(_llm_event(call, resp, latency_ms, result.replayed))
+        else:
+            ledger.add()
+            await emit(
+                ToolCall(
+                    call_id=call.call_id,
+                    tool=call.target,
+                    status="ok",
+                    latency_ms=latency_ms,
+                    attempts=max(1, call.attempts),
+                    replayed=result.replayed,
+                )
+            )
+        return result
+
+    return meter
+
+
+def journal_replay(
+    journal: JournalView, task_id: str, handoff_id: str, codec: Codec
+) -> Interceptor:
+    """Answer from the journal when this call completed before; else call and record it."""
+    encode, decode = codec
+
+    async def replay(call: Call, proceed: Next) -> CallResult:
+        entry = journal.lookup(handoff_id, call.seq)
+        if entry is not None and (entry.kind, entry.target) == (call.kind, call.target):
+            return CallResult(decode(call, entry.value_json), replayed=True)
+        result = await proceed(call)
+        await journal.record(
+            JournalEntry(
+                task_id=task_id,
+                handoff_id=handoff_id,
+                seq=call.seq,
+                call_id=call.call_id,
+                kind=call.kind,
+                target=call.target,
+                value_json=encode(call, result.value),
+            )
+        )
+        return result
+
+    return replay
+
+
+def tool_retry(policy: RetryPolicy, timeout_s: float) -> Interceptor:
+    """Per-attempt timeout; retries with backoff and full jitter for transient errors only."""
+
+    async def retry(call: Call, proceed: Next) -> CallResult:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_random_exponential(
+                multiplier=policy.initial_backoff_s, max=policy.max_backoff_s
+            ),
+            retry=retry_if_exception_type(TRANSIENT),
+            reraise=True,
+        ):
+            with attempt:
+                call.attempts += 1
+                async with asyncio.timeout(timeout_s):
+                    return await proceed(call)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    return retry
+
+
+def _llm_event(call: Call, resp: LlmResponse, latency_ms: float, replayed: bool) -> LlmCall:
+    _, request = call.request  # (model, LlmRequest)
+    return LlmCall(
+        call_id=call.call_id,
+        provider=resp.provider,
+        model=resp.model,
+        prompt_name=request.prompt_name,
+        prompt_version=request.prompt_version,
+        input_tokens=resp.input_tokens,
+        output_tokens=resp.output_tokens,
+        cost_usd=resp.cost_usd,
+        latency_ms=latency_ms,
+        replayed=replayed,
+    )
+
+
+def _member_failures(call: Call, attempts: object) -> list[LlmCall]:
+    """One failed event per member of a fallback chain that failed on the way (the chain's
+    ``attempts``): the chain may still have answered, but that member's provider breaker
+    must count the failure. They are neither steps nor calls of the task (``attempt_of``)."""
+    if call.kind != "llm" or not isinstance(attempts, list):
+        return []
+    _, request = call.request
+    return [
+        LlmCall(
+            call_id=f"{call.call_id}/{i}",
+            provider=str(a.get("provider")),
+            model=str(a.get("model") or "unknown"),
+            prompt_name=request.prompt_name,
+            prompt_version=request.prompt_version,
+            input_tokens=0,
+            output_tokens=0,
+            latency_ms=float(a.get("latency_ms") or 0.0),
+            status="error",
+            error=str(a.get("detail"))[:1000],
+            attempt_of=call.call_id,
+        )
+        for i, a in enumerate(attempts)
+        if isinstance(a, dict) and a.get("outcome") == "failed"
+    ]
+
+
+def _failed_event(call: Call, exc: Exception, latency_ms: float) -> EventBody:
+    message = f"{type(exc).__name__}: {exc}"[:1000]
+    if call.kind == "llm":
+        model, request = call.request
+        return LlmCall(
+            call_id=call.call_id,
+            provider=call.target,
+            model=request.model or getattr(model, "model", None) or "unknown",
+            prompt_name=request.prompt_name,
+            prompt_version=request.prompt_version,
+            input_tokens=0,
+            output_tokens=0,
+            latency_ms=latency_ms,
+            status="error",
+            error=message,
+        )
+    status = "timeout" if isinstance(exc, TimeoutError) else "error"
+    return ToolCall(
+        call_id=call.call_id,
+        tool=call.target,
+        status=status,
+        latency_ms=latency_ms,
+        attempts=max(1, call.attempts),
+        error=message,
+    )

@@ -1,0 +1,59 @@
+"""The mesh's topics as people and scripts see them: a task's timeline, the review queue,
+control rules, and any topic tailed as readable records.
+
+The CLI and the gateway read through these, so both show the same thing.
+"""
+
+from agentmesh.core.views._control import (
+    live_rules,
+    publish_control,
+)
+from agentmesh.core.views._reviews import (
+    ReviewConflict,
+    ReviewEntry,
+    ReviewError,
+    UnknownReview,
+    decide,
+    fold_reviews,
+    read_reviews,
+)
+from agentmesh.core.views._tail import (
+    Start,
+    TailRecord,
+    TailSpec,
+    TopicMissing,
+    dumps_line,
+    jsonable,
+    parse_since,
+    record_time,
+    resolve_topic,
+    tail_kafka,
+)
+from agentmesh.core.views._timeline import (
+    TaskTimeline,
+    read_timeline,
+)
+
+__all__ = [
+    "ReviewConflict",
+    "ReviewEntry",
+    "ReviewError",
+    "Start",
+    "TailRecord",
+    "TailSpec",
+    "TaskTimeline",
+    "TopicMissing",
+    "UnknownReview",
+    "decide",
+    "dumps_line",
+    "fold_reviews",
+    "jsonable",
+    "live_rules",
+    "parse_since",
+    "publish_control",
+    "read_reviews",
+    "read_timeline",
+    "record_time",
+    "resolve_topic",
+    "tail_kafka",
+]

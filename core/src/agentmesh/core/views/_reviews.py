@@ -1,0 +1,226 @@
+"""The review queue read straight from Kafka, and decisions written straight to it.
+
+For `agentmesh review` without a gateway: the queue is folded from ``review.requests``,
+``review.decisions`` and the supervisor's ``review_released`` / ``review_rejected`` audit
+records, read to their end once; a decision gets the gateway's checks (unknown review,
+decided already, same reviewer twice, what was shown is what is parked) but no signature:
+only the gateway holds a signing key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from agentmesh.contracts import (
+    AuditRecord,
+    Codec,
+    ReviewDecision,
+    ReviewRequest,
+    SchemaRegistry,
+    Topics,
+    shown_sha256,
+)
+from agentmesh.core._settings import Settings
+from agentmesh.core.transport import KafkaConnection, make_producer
+from agentmesh.core.views._tail import TailRecord, TopicMissing, resolve_topic, tail_kafka
+
+__all__ = [
+    "ReviewConflict",
+    "ReviewEntry",
+    "ReviewError",
+    "UnknownReview",
+    "decide",
+    "fold_reviews",
+    "read_reviews",
+]
+
+Status = Literal["pending", "released", "rejected"]
+
+
+class ReviewError(Exception):
+    """A decision that cannot be taken; the message says why and what to do."""
+
+
+class UnknownReview(ReviewError, LookupError):
+    """No review with that id in the namespace."""
+
+
+class ReviewConflict(ReviewError):
+    """Decided already, decided by this reviewer already, or not what was shown."""
+
+
+@dataclass
+class ReviewEntry:
+    """One parked item, its votes so far, and how it ended (the gateway's queue holds these
+    too, so both show an item the same way)."""
+
+    request: ReviewRequest
+    votes: dict[str, ReviewDecision] = field(default_factory=dict)
+    status: Status = "pending"
+    usage: dict[str, Any] = field(default_factory=dict)  # the supervisor's ledger when parked
+    outcome: str | None = None
+    decided_at: datetime | None = None
+
+    def apply(self, found: ReviewDecision | AuditRecord) -> None:
+        """Fold a vote, or the supervisor's audit record about this item, into it."""
+        if isinstance(found, ReviewDecision):
+            self.votes[found.reviewer] = found
+        elif found.decision == "review_requested":
+            details = orjson.loads(found.details_json)
+            keys = ("cost_so_far_usd", "tokens_so_far", "steps_so_far")
+            self.usage = {k: details[k] for k in keys if k in details}
+        elif found.decision in ("review_released", "review_rejected"):
+            released = found.decision == "review_released"
+            self.status = "released" if released else "rejected"
+            self.outcome = found.details_json
+            self.decided_at = found.at
+
+    def as_json(self) -> dict[str, Any]:
+        """An item as the gateway's ``GET /v1/reviews`` gives it."""
+        r = self.request
+        return {
+            "review_id": r.review_id,
+            "task_id": r.task_id,
+            "agent": r.agent,
+            "kind": r.kind,
+            "reason": r.reason,
+            "requested_at": r.requested_at.isoformat(),
+            "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+            "target_topic": r.target_topic,
+            "payload_json": r.payload_json,
+            "shown_sha256": shown_sha256(r),
+            "cost_so_far_usd": str(r.cost_so_far_usd)
+            if r.cost_so_far_usd is not None
+            else self.usage.get("cost_so_far_usd"),
+            "tokens_so_far": self.usage.get("tokens_so_far"),
+            "steps_so_far": self.usage.get("steps_so_far"),
+            "tools_called": r.tools_called,
+            "trace_id": r.trace_id,
+            "required_approvals": r.required_approvals,
+            "escalations": r.escalations,
+            "approvals": sorted(n for n, d in self.votes.items() if d.decision != "reject"),
+            "status": self.status,
+            "outcome": self.outcome,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+        }
+
+
+def fold_reviews(
+    requests: Iterable[ReviewRequest],
+    decisions: Iterable[ReviewDecision],
+    audit: Iterable[AuditRecord],
+) -> dict[str, ReviewEntry]:
+    """The queue, from each topic's records in their order: requests first, so a decision
+    or an outcome read before its request is never lost."""
+    items: dict[str, ReviewEntry] = {}
+    for req in requests:
+        item = items.get(req.review_id)
+        if item is None:
+            items[req.review_id] = ReviewEntry(req)
+        else:
+            item.request = req  # an escalation re-issues it
+    for dec in decisions:
+        item = items.get(dec.review_id)
+        if item is not None:
+            item.apply(dec)
+    for rec in audit:
+        item = items.get(rec.subject)
+        if item is not None:
+            item.apply(rec)
+    return items
+
+
+async def read_reviews(settings: Settings) -> dict[str, ReviewEntry]:
+    """Every review of the namespace as the topics hold it now."""
+    names = ("review.requests", "review.decisions", "audit")
+    requests, decisions, audit = await asyncio.gather(
+        *(_read_models(settings, name) for name in names)
+    )
+    return fold_reviews(
+        [m for m in requests if isinstance(m, ReviewRequest)],
+        [m for m in decisions if isinstance(m, ReviewDecision)],
+        [m for m in audit if isinstance(m, AuditRecord)],
+    )
+
+
+async def _read_models(settings: Settings, name: str) -> list[object]:
+    out: list[object] = []
+
+    def keep(record: TailRecord) -> None:
+        if record.model is not None:
+            out.append(record.model)
+
+    try:
+        await tail_kafka(
+            settings, resolve_topic(settings.namespace, name), keep, start="beginning", follow=False
+        )
+    except TopicMissing:
+        return []  # nothing was ever parked in this namespace
+    return out
+
+
+async def decide(
+    settings: Settings,
+    review_id: str,
+    *,
+    decision: Literal["approve", "approve_edited", "reject"],
+    reviewer: str,
+    reason: str,
+    edited_payload_json: str | None = None,
+    expect_sha256: str | None = None,
+) -> tuple[ReviewDecision, ReviewEntry]:
+    """Check the item and write the decision to ``review.decisions``, keyed by task id.
+
+    Unsigned: the supervisor accepts it, but only a gateway decision carries a signature.
+    """
+    items = await read_reviews(settings)
+    item = items.get(review_id)
+    if item is None:
+        raise UnknownReview(
+            f"no review {review_id!r} in namespace {settings.namespace} "
+            "(`agentmesh review list --status all` lists them)"
+        )
+    if item.status != "pending":
+        raise ReviewConflict(f"review {review_id} was {item.status} already")
+    if reviewer in item.votes:
+        raise ReviewConflict(
+            f"{reviewer} decided review {review_id} already (approvals must come from "
+            "different people; --by says who you are)"
+        )
+    shown = shown_sha256(item.request)
+    if expect_sha256 is not None and expect_sha256 != shown:
+        raise ReviewConflict(
+            "what you were shown is not what is parked (shown_sha256 differs): list the "
+            "review again and decide on what it holds now"
+        )
+    task_id = item.request.task_id
+    made = ReviewDecision(
+        review_id=review_id,
+        task_id=task_id,
+        decision=decision,
+        reviewer=reviewer,
+        reason=reason,
+        edited_payload_json=edited_payload_json,
+        shown_sha256=shown,
+    )
+    topic = Topics(settings.namespace).review_decisions
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        codec = Codec(ReviewDecision, Topics.subject(topic), registry)
+        await codec.register()
+        producer = make_producer(KafkaConnection.from_settings(settings))
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, codec.encode(made), key=task_id.encode())
+        finally:
+            await producer.stop()
+    finally:
+        await registry.close()
+    item.votes[reviewer] = made
+    return made, item

@@ -1,0 +1,174 @@
+"""The gateway's FastAPI app: tasks, reviews, control, dead letters, audit, operations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from agentmesh.contracts import (
+    Codec,
+    ControlCommand,
+    DeadLetter,
+    ReviewDecision,
+    SchemaRegistry,
+    Topics,
+)
+from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection, make_producer
+from agentmesh.gateway import _routes_ops, _routes_reviews, _routes_tasks
+from agentmesh.gateway._auth import TokenStore
+from agentmesh.gateway._config import GatewayConfig
+from agentmesh.gateway._errors import BodyLimit, install_error_handlers
+from agentmesh.gateway._models import ErrorOut
+from agentmesh.gateway._reviews import ReviewView
+from agentmesh.gateway._signing import Signer
+from agentmesh.gateway._state import GatewayState, authenticate
+from agentmesh.gateway._submit import Submitter
+from agentmesh.gateway._topology import ensure_gateway_topics
+
+__all__ = ["STATIC", "create_app"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+_WITH_BODY = ("POST", "PUT", "PATCH", "DELETE")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
+}
+
+
+def create_app(
+    settings: Settings, config: GatewayConfig, *, tokens: TokenStore, signer: Signer
+) -> FastAPI:
+    """The gateway for one namespace; ``agentmesh run gateway`` serves it with uvicorn."""
+    gw = GatewayState(settings, config, tokens, signer)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Kafka or the registry may be down when the gateway starts: it serves health and
+        # readiness (503 saying why) and keeps trying, instead of failing to start.
+        bring_up = asyncio.create_task(_bring_up(gw), name="gateway-start")
+        try:
+            yield
+        finally:
+            bring_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bring_up
+            if gw.up.is_set():
+                await _stop(gw)
+
+    app = FastAPI(
+        title="agentmesh gateway",
+        version="1",
+        description="Publish tasks, decide parked work, stop work, and follow events and the "
+        "audit trail of an agentmesh namespace. Every call but health, readiness, metrics and "
+        "the signing key needs `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.gateway = gw
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def only_when_up(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if (
+            gw.up.is_set()
+            or not request.url.path.startswith("/v1/")
+            or request.url.path == "/v1/keys"
+        ):
+            return await call_next(request)
+        return JSONResponse(
+            {"error": f"not ready: {gw.last_error or 'starting'} (see /readyz)"}, 503
+        )
+
+    @app.middleware("http")
+    async def authenticated_first(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Who is asking is settled before the body is read: a caller without a valid token
+        # gets 401, not a verdict on its JSON. Roles are checked by each route.
+        path = request.url.path
+        if request.method in _WITH_BODY and path.startswith("/v1/") and path != "/v1/keys":
+            try:
+                authenticate(request, None)
+            except HTTPException as exc:
+                return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        path = getattr(request.scope.get("route"), "path", "unmatched")
+        gw.latency.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - start
+        )
+        return response
+
+    app.include_router(_routes_tasks.router)
+    app.include_router(_routes_reviews.router)
+    app.include_router(_routes_ops.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+async def _start(gw: GatewayState) -> None:
+    settings, topics = gw.settings, gw.topics
+    await ensure_gateway_topics(settings)
+    gw.registry = SchemaRegistry(settings.registry_url)
+    sub = Topics.subject
+    gw.decisions = Codec(ReviewDecision, sub(topics.review_decisions), gw.registry)
+    gw.control = Codec(ControlCommand, sub(topics.control), gw.registry)
+    gw.dlq = Codec(DeadLetter, sub(topics.dlq), gw.registry)
+    await gw.decisions.register()
+    await gw.control.register()
+    gw.submitter = Submitter(settings, gw.registry, gw.policy)
+    await gw.submitter.start()
+    gw.producer = make_producer(KafkaConnection.from_settings(settings))
+    await gw.producer.start()
+    gw.view = ReviewView(settings, gw.registry)
+    await gw.view.start()
+
+
+async def _bring_up(gw: GatewayState) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await _start(gw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever failed is reported by /readyz
+            gw.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("gateway not ready (%s); retrying in %.1f s", gw.last_error, delay)
+            with contextlib.suppress(Exception):
+                await _stop(gw)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        else:
+            gw.last_error = None
+            gw.up.set()
+            return
+
+
+async def _stop(gw: GatewayState) -> None:
+    # Parts started in order; after a failed start only some exist.
+    for part in ("view", "producer", "submitter"):
+        if hasattr(gw, part):
+            await getattr(gw, part).stop()
+            delattr(gw, part)
+    if hasattr(gw, "registry"):
+        await gw.registry.close()

@@ -1,0 +1,39 @@
+"""Does a service answer its protocol (not merely accept TCP)?"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+
+from agentmesh.core.transport import KafkaConnection, make_admin
+
+__all__ = ["kafka_answers", "registry_answers"]
+
+
+async def _kafka_metadata(bootstrap: str, limit: float) -> bool:
+    admin = make_admin(KafkaConnection(bootstrap=bootstrap, client_id="agentmesh-probe"))
+    try:
+        async with asyncio.timeout(limit):
+            await admin.start()
+            await admin.describe_cluster()
+    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+    return True
+
+
+def kafka_answers(bootstrap: str, timeout: float = 3.0) -> bool:
+    """True when the cluster at ``bootstrap`` answers a metadata request."""
+    return asyncio.run(_kafka_metadata(bootstrap, timeout))
+
+
+def registry_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when the registry at ``url`` (Confluent API base) lists its subjects."""
+    try:
+        return httpx.get(f"{url}/subjects", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False

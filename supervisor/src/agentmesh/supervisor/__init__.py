@@ -1,0 +1,40 @@
+"""The supervisor: a faust-streaming control plane over ``<ns>.events``.
+
+It folds every task's events into a ledger (tokens, cost, steps, hops, deadline), stops
+tasks that breach their budget or loop, opens and closes circuit breakers for tools, model
+providers and agents, releases or ends work parked for review, and appends every decision
+that changed a task's course to the hash-chained ``<ns>.audit`` topic.
+"""
+
+from agentmesh.supervisor._app import Inbound, Supervisor, SupervisorOptions
+from agentmesh.supervisor._breakers import Breaker, Transition
+from agentmesh.supervisor._chain import GENESIS, ChainBreak, record_hash, verify_chain
+from agentmesh.supervisor._ledger import Breach, TaskLedger
+from agentmesh.supervisor._reviews import Escalate, Reject, Release, ReviewBook
+from agentmesh.supervisor._run import run_supervisor
+from agentmesh.supervisor._spend import TenantSpend
+from agentmesh.supervisor._topology import SupervisorTopics, ensure_supervisor_topics
+from agentmesh.supervisor._verify import read_chains
+
+__all__ = [
+    "GENESIS",
+    "Breach",
+    "Breaker",
+    "ChainBreak",
+    "Escalate",
+    "Inbound",
+    "Reject",
+    "Release",
+    "ReviewBook",
+    "Supervisor",
+    "SupervisorOptions",
+    "SupervisorTopics",
+    "TaskLedger",
+    "TenantSpend",
+    "Transition",
+    "ensure_supervisor_topics",
+    "read_chains",
+    "record_hash",
+    "run_supervisor",
+    "verify_chain",
+]

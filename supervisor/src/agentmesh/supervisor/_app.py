@@ -1,0 +1,481 @@
+"""The supervisor as a faust-streaming app: tables, agents, timers.
+
+Three faust agents, each over topics co-partitioned by its table's key:
+
+* ``govern`` — tasks, events, review requests and decisions, and its own ticks, all keyed by
+  task id: the per-task ``ledgers`` and ``reviews`` tables, budgets, loops, review gating;
+* ``aggregate`` — outcome and spend summaries keyed by breaker or tenant: ``breakers`` and
+  ``spend`` tables;
+* ``audit`` — decisions to append, one hash chain per partition;
+
+plus ``watch_control``, which audits kill switches that people issue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.errors import KafkaError
+from faust.exceptions import PartitionsMismatch
+
+from agentmesh.contracts import (
+    AuditRecord,
+    Codec,
+    ControlCommand,
+    DeadLetter,
+    DecodeError,
+    Header,
+    RegistryUnavailableError,
+    ReviewDecision,
+    ReviewRequest,
+    SchemaRegistry,
+    SchemaStore,
+    TaskSubmitted,
+    Topics,
+    load_public_key,
+    verify_decision,
+)
+from agentmesh.core import Settings
+from agentmesh.core.policy import Policy
+from agentmesh.core.transport import KafkaConnection
+from agentmesh.supervisor import _state_codecs as state_codecs
+from agentmesh.supervisor import _transport
+from agentmesh.supervisor._aggregator import Aggregator
+from agentmesh.supervisor._auditor import ChainWriter
+from agentmesh.supervisor._breakers import Breaker
+from agentmesh.supervisor._faust import new_app, table
+from agentmesh.supervisor._ledger import Breach, TaskLedger
+from agentmesh.supervisor._outputs import ACTOR, Outputs, stable_id
+from agentmesh.supervisor._review_actions import ReviewActions, usage
+from agentmesh.supervisor._reviews import Refuse, ReviewBook
+from agentmesh.supervisor._spend import TenantSpend
+from agentmesh.supervisor._topology import SupervisorTopics
+
+__all__ = ["Inbound", "Supervisor", "SupervisorOptions"]
+
+log = logging.getLogger(__name__)
+
+_ATTEMPTS = 5  # a record whose folding keeps failing (not an outage) is dead-lettered
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One record the supervisor reads, with its coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, msg: Any) -> Inbound:
+        headers = msg.headers or ()
+        if isinstance(headers, dict):
+            headers = headers.items()
+        return cls(msg.topic, msg.partition, msg.offset, msg.key, msg.value, tuple(headers))
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorOptions:
+    partitions: int
+    audit_partitions: int
+    replication_factor: int
+    signal_flush_s: float = 0.2
+    tick_s: float = 1.0
+    instance: str = "supervisor"
+
+
+class Supervisor:
+    """Builds the faust app for one namespace and policy."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        options: SupervisorOptions,
+        *,
+        registry: SchemaStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        # When the policy names trusted keys, a decision counts only if one of them signed it.
+        self._trusted = [load_public_key(p.read_bytes()) for p in policy.reviews.trusted_keys]
+        self.options = options
+        self.topics = Topics(settings.namespace)
+        self.names = SupervisorTopics(self.topics)
+        self.conn = KafkaConnection.from_settings(settings)
+        self._registry = registry
+        self._ready: asyncio.Event | None = None
+        self.app = self._build_app()
+
+    # -- wiring ------------------------------------------------------------------------
+
+    def _build_app(self) -> faust.App:
+        app = new_app(
+            self.settings,
+            self.names.app_id,
+            partitions=self.options.partitions,
+            replication_factor=self.options.replication_factor,
+        )
+        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+        t = self.topics
+        governed = app.topic(
+            t.tasks, t.events, t.review_requests, t.review_decisions, self.names.ticks, **raw
+        )
+        signals = app.topic(self.names.signals, **raw)
+        intents = app.topic(
+            self.names.audit_intents, partitions=self.options.audit_partitions, **raw
+        )
+        control = app.topic(t.control, **raw)
+        self.ledgers = table(app, "ledgers", state_codecs.LEDGER, TaskLedger)
+        self.reviews = table(app, "reviews", state_codecs.BOOK, ReviewBook)
+        self.breakers = table(app, "breakers", state_codecs.BREAKER, Breaker)
+        self.spend = table(app, "spend", state_codecs.SPEND, TenantSpend)
+        self.aggregator = Aggregator(self.policy, self.names.signals, self.breakers, self.spend)
+
+        app.agent(governed, name="govern")(self._govern)
+        app.agent(signals, name="aggregate")(self._aggregate)
+        app.agent(intents, name="audit")(self._audit)
+        app.agent(control, name="watch_control")(self._watch_control)
+        app.timer(self.options.signal_flush_s)(self.aggregator.flush_on_timer)
+        # Counted but unsent outcomes and spend go out before the offsets of their events
+        # are committed: a crash can then lose no summary (see agentmesh.supervisor._aggregator).
+        _transport.before_commit(app, self.aggregator.flush)
+        app.timer(self.options.tick_s)(self._tick)
+
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
+            if self._chain is not None:
+                self._chain.forget()
+
+        self._chain: ChainWriter | None = None
+        return app
+
+    async def ready(self) -> None:
+        """Codecs registered (once, on faust's loop: the registry client is bound to it)."""
+        if self._ready is None:
+            self._ready = asyncio.Event()
+            registry = self._registry or SchemaRegistry(self.settings.registry_url)
+            self._registry = registry
+            self.out = Outputs(self.app, self.topics, registry, self.options.instance)
+            sub = Topics.subject
+            self.task_codec = Codec(TaskSubmitted, sub(self.topics.tasks), registry)
+            self.event_codec = self.out.event_codec
+            self.request_codec = self.out.review_codec
+            self.decision_codec = Codec(ReviewDecision, sub(self.topics.review_decisions), registry)
+            self.command_codec = self.out.control_codec
+            self.audit_codec = Codec(AuditRecord, sub(self.topics.audit), registry)
+            await self.out.register()
+            for codec in (self.task_codec, self.decision_codec, self.audit_codec):
+                await codec.register()
+
+            async def send(topic: str, key: bytes, value: bytes, partition: int) -> None:
+                await self.out.send(topic, key, value, partition=partition)
+
+            self._chain = ChainWriter(self.conn, self.topics.audit, self.audit_codec, send)
+            self.actions = ReviewActions(self.out, self.ledgers, self.policy, self.topics.dlq)
+            self.aggregator.out = self.out
+            self._ready.set()
+        await self._ready.wait()
+
+    # -- govern: one task's records ------------------------------------------------------
+
+    async def _govern(self, stream: Any) -> None:
+        await self.ready()
+        async for event in stream.events():
+            rec = Inbound.of(event.message)
+            await self._until_done(functools.partial(self.govern, rec), rec)
+
+    async def _until_done(self, work: Callable[[], Awaitable[None]], rec: Inbound) -> None:
+        """Do ``work`` for one record until it succeeds.
+
+        faust acknowledges a record when its agent raises, restarts the agent and never
+        delivers that record again: an error escaping here would leave a ledger short. Kafka
+        and registry outages are waited out; anything else is tried a few times, then the
+        record is dead-lettered with the error (and is no longer silently lost).
+        """
+        delay = 0.2
+        for attempt in itertools.count(1):
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except (RegistryUnavailableError, KafkaError, PartitionsMismatch) as exc:
+                log.warning("%s[%d]@%d: %r; retrying", rec.topic, rec.partition, rec.offset, exc)
+            except Exception as exc:
+                if attempt >= _ATTEMPTS:
+                    log.exception(
+                        "%s[%d]@%d failed %d times", rec.topic, rec.partition, rec.offset, attempt
+                    )
+                    await self._reject_record(rec, f"{type(exc).__name__}: {exc}", "handler")
+                    return
+                log.warning(
+                    "%s[%d]@%d: %r; trying again", rec.topic, rec.partition, rec.offset, exc
+                )
+            else:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def govern(self, rec: Inbound) -> None:
+        """Fold one record of a task into its ledger or its review book."""
+        topic, offset, key, value = rec.topic, rec.offset, rec.key, rec.value
+        if key is None or value is None:
+            if topic != self.names.ticks:
+                await self._reject_record(rec, "no task id key")
+            return
+        task_id = key.decode(errors="replace")
+        if topic == self.names.ticks:
+            await self._on_tick(task_id)
+            return
+        try:
+            if topic == self.topics.events:
+                message: Any = await self.event_codec.decode(value)
+            elif topic == self.topics.tasks:
+                message = await self.task_codec.decode(value)
+            elif topic == self.topics.review_requests:
+                message = await self.request_codec.decode(value)
+            else:
+                message = await self.decision_codec.decode(value)
+        except DecodeError as exc:
+            await self._reject_record(rec, str(exc), exc.stage)
+            return
+        if topic in (self.topics.events, self.topics.tasks):
+            await self._fold_ledger(task_id, rec, message)
+        else:
+            await self._fold_reviews(task_id, topic, offset, message)
+
+    async def _fold_ledger(self, task_id: str, rec: Inbound, message: Any) -> None:
+        topic, offset = rec.topic, rec.offset
+        stored: TaskLedger | None = self.ledgers.get(task_id)
+        if stored is not None and stored.seen(topic, offset):
+            # Delivered again after a restart: already in the ledger. Its outcome and spend
+            # may not have reached a summary before the crash: counted again, and skipped
+            # by position where they had.
+            if not isinstance(message, TaskSubmitted):
+                self.aggregator.observe(message, rec.partition, offset)
+            return
+        # Folded into a copy, stored only after the outputs went out: if sending fails and
+        # the record is tried again, it is neither counted twice nor its decision lost.
+        ledger = TaskLedger(task_id=task_id) if stored is None else stored.clone()
+        if isinstance(message, TaskSubmitted):
+            breach = ledger.submitted(message, self.policy)
+        else:
+            breach = ledger.event(message, self.policy)
+        ledger.mark(topic, offset)
+        if breach is not None:
+            await self._stop(ledger, breach, cause=f"{topic}:{offset}")
+        self.ledgers[task_id] = ledger
+        if not isinstance(message, TaskSubmitted):
+            self.aggregator.observe(message, rec.partition, offset)
+
+    async def _stop(self, ledger: TaskLedger, breach: Breach, cause: str) -> None:
+        kind = "loop" if breach.kind == "loop" else "budget"
+        await self.out.command(
+            "task", ledger.task_id, "pause", breach.describe(), cause=cause, review_kind=kind
+        )
+        await self.out.audit(
+            "loop_stop" if kind == "loop" else "budget_breach",
+            cause=cause,
+            subject=ledger.task_id,
+            task_id=ledger.task_id,
+            details={
+                "limit": breach.limit,
+                "used": breach.used,
+                "allowed": breach.allowed,
+                "reason": breach.describe(),
+                "then": f"task paused; its work is parked for review ({kind})",
+                "steps": ledger.steps,
+                "tokens": ledger.tokens,
+                "cost_usd": str(ledger.cost_usd),
+            },
+        )
+
+    async def _fold_reviews(self, task_id: str, topic: str, offset: int, message: Any) -> None:
+        stored: ReviewBook | None = self.reviews.get(task_id)
+        if stored is not None and stored.seen(topic, offset):
+            return
+        # As for ledgers: a copy, stored once its actions went out.
+        book = ReviewBook(task_id=task_id) if stored is None else stored.model_copy(deep=True)
+        now = datetime.now(UTC)
+        cause = f"{topic}:{offset}"
+        if isinstance(message, ReviewRequest):
+            new = message.review_id not in book.pending and message.review_id not in book.decided
+            actions = book.requested(message, self.policy, now)
+            if new:
+                await self.out.audit(
+                    "review_requested",
+                    cause=cause,
+                    subject=message.review_id,
+                    task_id=task_id,
+                    details={
+                        "kind": message.kind,
+                        "agent": message.agent,
+                        "reason": message.reason,
+                        "required_approvals": message.required_approvals,
+                        # What the task has used so far, for the people who decide.
+                        **usage(self.ledgers.get(task_id)),
+                    },
+                )
+        elif self._trusted and not any(verify_decision(message, k) for k in self._trusted):
+            log.warning(
+                "decision %s on review %s by %r is not signed by a trusted key; not counted",
+                message.decision_id,
+                message.review_id,
+                message.reviewer,
+            )
+            unsigned = "it carries no signature" if message.signature is None else None
+            why = unsigned or f"its signature (key {message.key_id}) is not by a trusted key"
+            actions = [Refuse(message, why)]
+        else:
+            actions = book.decision(message)
+        book.mark(topic, offset)
+        await self.actions.act(task_id, actions, cause)
+        self.reviews[task_id] = book
+
+    async def _on_tick(self, task_id: str) -> None:
+        # Copies again, stored after their outputs: a tick tried again after a failed send
+        # still finds the task running and the review pending, and decides again.
+        now = datetime.now(UTC)
+        stored: TaskLedger | None = self.ledgers.get(task_id)
+        if stored is not None and stored.status == "running":
+            ledger = stored.clone()
+            breach = ledger.check(self.policy, now)
+            if breach is not None:
+                await self._stop(
+                    ledger, breach, cause=f"tick:{breach.limit}:{ledger.budget.deadline}"
+                )
+                self.ledgers[task_id] = ledger
+        stored_book: ReviewBook | None = self.reviews.get(task_id)
+        if stored_book is not None and stored_book.due(now):
+            book = stored_book.model_copy(deep=True)
+            actions = book.tick(now, self.policy)
+            await self.actions.act(task_id, actions, cause=f"tick:{now.timestamp():.0f}")
+            self.reviews[task_id] = book
+
+    async def _reject_record(self, rec: Inbound, error: str, stage: str = "decode") -> None:
+        """A record the supervisor cannot read or fold: dead-lettered with its coordinates."""
+        verb = "fold" if stage == "handler" else "read"
+        log.error(
+            "%s[%d]@%d: could not %s it (%s): dead-lettered to %s",
+            rec.topic,
+            rec.partition,
+            rec.offset,
+            verb,
+            error,
+            self.topics.dlq,
+        )
+        headers = [Header(key=k, value=v) for k, v in rec.headers]
+        await self.out.dead_letter(
+            DeadLetter(
+                dead_letter_id=stable_id("dlq", rec.topic, rec.partition, rec.offset),
+                # "handler": it was read but folding it kept failing (a bug, not bad bytes).
+                stage=stage if stage in ("decode", "validate", "handler") else "decode",
+                error_class="UnreadableRecord" if stage != "handler" else "SupervisorFoldFailed",
+                error_message=f"supervisor could not {verb} it: {error}"[:4000],
+                original_topic=rec.topic,
+                original_partition=rec.partition,
+                original_offset=rec.offset,
+                original_key=rec.key,
+                original_value=rec.value,
+                original_headers=headers,
+            )
+        )
+
+    # -- aggregate: breakers and tenant spend --------------------------------------------
+
+    async def _aggregate(self, stream: Any) -> None:
+        await self.ready()
+        async for event in stream.events():
+            msg = event.message
+            try:
+                signal = orjson.loads(msg.value)
+            except orjson.JSONDecodeError:
+                log.exception(
+                    "unreadable signal at %s[%d]@%d", msg.topic, msg.partition, msg.offset
+                )
+                continue
+            cause = f"{msg.topic}:{msg.partition}:{msg.offset}"
+            fold = functools.partial(self.aggregator.aggregate, signal, cause)
+            await self._until_done(fold, Inbound.of(msg))
+
+    # -- audit: the chain writer ---------------------------------------------------------
+
+    async def _audit(self, stream: Any) -> None:
+        await self.ready()
+        async for event in stream.events():
+            msg = event.message
+            chain = self._chain
+            assert chain is not None
+            append = functools.partial(_appended, chain, msg.partition, msg.value)
+            await self._until_done(append, Inbound.of(msg))
+
+    # -- kill switches that people issue -------------------------------------------------
+
+    async def _watch_control(self, stream: Any) -> None:
+        await self.ready()
+        async for event in stream.events():
+            msg = event.message
+            if msg.value is None:
+                continue
+            try:
+                command = await self.command_codec.decode(msg.value)
+            except DecodeError:
+                log.exception("unreadable control record at offset %d", msg.offset)
+                continue
+            if command.issued_by != ACTOR and command.action in ("cancel", "pause", "resume"):
+                audit = functools.partial(self._audit_kill_switch, command)
+                await self._until_done(audit, Inbound.of(msg))
+
+    async def _audit_kill_switch(self, command: ControlCommand) -> None:
+        await self.out.audit(
+            "kill_switch",
+            cause=command.command_id,
+            subject=command.key,
+            task_id=command.target if command.scope == "task" else None,
+            actor=command.issued_by,
+            details={
+                "scope": command.scope,
+                "target": command.target,
+                "action": command.action,
+                "reason": command.reason,
+            },
+        )
+
+    # -- time ----------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        """Deadlines, review timeouts and breaker cool-downs need time, not records."""
+        if self._ready is None or not self._ready.is_set():
+            return
+        now = datetime.now(UTC)
+        due: set[str] = set()
+        for task_id, ledger in list(self.ledgers.items()):
+            deadline = ledger.budget.deadline
+            if ledger.status == "running" and deadline is not None and deadline <= now:
+                due.add(task_id)
+        for task_id, book in list(self.reviews.items()):
+            if book.due(now):
+                due.add(task_id)
+        for task_id in due:
+            await self.out.send(self.names.ticks, task_id.encode(), b"{}")
+        t = now.timestamp()
+        for key, breaker in list(self.breakers.items()):
+            if breaker.due(t, self.policy.breakers):
+                tick = orjson.dumps({"k": "tick", "key": key})
+                await self.out.send(self.names.signals, key.encode(), tick)
+
+
+async def _appended(chain: ChainWriter, partition: int, value: bytes) -> None:
+    await chain.append(partition, value)

@@ -1,0 +1,271 @@
+"""One task's ledger: what it has used, folded from its events exactly once.
+
+The fold is idempotent by position: every input topic's last applied offset is part of the
+ledger, so a record delivered again after a crash (at-least-once) changes nothing. The
+ledger and its offsets are one table value, written to the changelog together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agentmesh.contracts import (
+    AgentEvent,
+    Budget,
+    LlmCall,
+    StepFinished,
+    TaskCompleted,
+    TaskFailed,
+    TaskSubmitted,
+    ToolCall,
+)
+from agentmesh.core.policy import Policy, effective_budget
+
+__all__ = ["Breach", "TaskLedger", "extend"]
+
+# The ledger is rewritten to the changelog on every event: keep it small. A loop repeats the
+# same handoff, so the most recent distinct handoffs are the ones worth counting.
+_MAX_TRACKED_HANDOFFS = 64
+
+
+class Breach(BaseModel):
+    """Why a task must stop: a budget limit, a loop, or the review rule on its cost."""
+
+    kind: Literal["budget", "loop", "cost_review"]
+    limit: str
+    used: str
+    allowed: str
+
+    def describe(self) -> str:
+        if self.kind == "loop":
+            return f"loop: {self.used} (allowed {self.allowed})"
+        if self.kind == "cost_review":
+            return f"review: cost so far {self.used} USD reached {self.allowed} USD"
+        return f"budget: {self.limit} used {self.used}, allowed {self.allowed}"
+
+
+class TaskLedger(BaseModel):
+    """Usage and status of one task across every agent and branch."""
+
+    task_id: str
+    tenant: str = "default"
+    entry_agent: str | None = None
+    submitted_at: datetime | None = None
+    budget: Budget = Field(default_factory=Budget)
+    submitted_budget: Budget | None = None
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    steps: int = 0
+    max_hop: int = 0
+    handoffs: int = 0
+    repeats: dict[str, int] = Field(default_factory=dict)
+    status: Literal["running", "stopped", "completed", "failed"] = "running"
+    stopped_for: str | None = None
+    cost_reviewed: bool = False
+    extensions: int = 0
+    extra_hops: int = Field(
+        default=0, description="hops allowed beyond the budget by approved hop-limit reviews"
+    )
+    applied: dict[str, int] = Field(
+        default_factory=dict, description="per input topic: the last offset folded in"
+    )
+
+    def clone(self) -> TaskLedger:
+        """A copy to fold into (cheaper than a deep copy: only the dicts are mutable)."""
+        copy = self.model_copy()
+        copy.repeats = dict(self.repeats)
+        copy.applied = dict(self.applied)
+        return copy
+
+    def seen(self, source: str, offset: int) -> bool:
+        """True if the record at ``offset`` of ``source`` was already folded in."""
+        return offset <= self.applied.get(source, -1)
+
+    def mark(self, source: str, offset: int) -> None:
+        self.applied[source] = offset
+
+    # -- folding -------------------------------------------------------------------------
+
+    def submitted(self, task: TaskSubmitted, policy: Policy) -> Breach | None:
+        self.tenant = task.tenant
+        self.entry_agent = task.entry_agent
+        self.submitted_at = task.submitted_at
+        self.submitted_budget = task.budget
+        self._rebudget(policy)
+        return self.check(policy, task.submitted_at)
+
+    def event(self, event: AgentEvent, policy: Policy) -> Breach | None:
+        """Fold one event; the breach it causes, if it is the first one."""
+        self.tenant = event.tenant
+        body = event.body
+        if isinstance(body, LlmCall):
+            # A fallback member's failed attempt is part of the chain's one call.
+            if not body.replayed and body.attempt_of is None:
+                self.steps += 1
+                self.tokens += body.input_tokens + body.output_tokens
+                self.cost_usd += body.cost_usd or 0
+        elif isinstance(body, ToolCall):
+            if not body.replayed:
+                self.steps += 1
+        elif isinstance(body, StepFinished):
+            loop = self._handoffs(body, policy)
+            if loop is not None:
+                return self._stop(loop)
+        elif isinstance(body, TaskCompleted):
+            self.status = "completed"
+        elif isinstance(body, TaskFailed) and self.status == "running":
+            self.status = "failed"
+        if self.submitted_at is None:
+            # Events can overtake the submission (another topic): budget from the policy
+            # alone, relative to the first thing seen, until the submission arrives.
+            self.submitted_at = event.at
+            self._rebudget(policy)
+        return self.check(policy, event.at)
+
+    def _handoffs(self, body: StepFinished, policy: Policy) -> Breach | None:
+        breach = None
+        for h in body.handoffs:
+            self.handoffs += 1
+            self.max_hop = max(self.max_hop, h.hop)
+            key = f"{h.to_agent}:{h.payload_hash}"
+            count = self.repeats.pop(key, 0) + 1
+            self.repeats[key] = count  # newest last
+            while len(self.repeats) > _MAX_TRACKED_HANDOFFS:
+                self.repeats.pop(next(iter(self.repeats)))
+            if count > policy.loops.max_repeats and breach is None:
+                breach = Breach(
+                    kind="loop",
+                    limit="repeats",
+                    used=f"the same handoff to {h.to_agent!r} {count} times",
+                    allowed=str(policy.loops.max_repeats),
+                )
+        return breach
+
+    def check(self, policy: Policy, now: datetime) -> Breach | None:
+        """The first limit this task is over, once (a stopped task is not stopped again)."""
+        if self.status != "running":
+            return None
+        b = self.budget
+        found: Breach | None = None
+        if b.max_steps is not None and self.steps > b.max_steps:
+            found = Breach(
+                kind="budget", limit="steps", used=str(self.steps), allowed=str(b.max_steps)
+            )
+        elif b.max_tokens is not None and self.tokens > b.max_tokens:
+            found = Breach(
+                kind="budget", limit="tokens", used=str(self.tokens), allowed=str(b.max_tokens)
+            )
+        elif b.max_cost_usd is not None and self.cost_usd > b.max_cost_usd:
+            found = Breach(
+                kind="budget",
+                limit="cost_usd",
+                used=str(self.cost_usd),
+                allowed=str(b.max_cost_usd),
+            )
+        elif b.max_hops is not None and self.max_hop > b.max_hops:
+            found = Breach(
+                kind="loop", limit="hops", used=str(self.max_hop), allowed=str(b.max_hops)
+            )
+        elif b.deadline is not None and now >= b.deadline:
+            found = Breach(
+                kind="budget",
+                limit="deadline",
+                used=now.isoformat(),
+                allowed=b.deadline.isoformat(),
+            )
+        if found is not None:
+            return self._stop(found)
+        return self._cost_review(policy)
+
+    def spent(self, now: datetime) -> bool:
+        """True when a limit is used up: the next call would go over it. An agent that
+        carries the same budget parks its work here itself, before the ledger is over."""
+        b = self.budget
+        return (
+            (b.max_steps is not None and self.steps >= b.max_steps)
+            or (b.max_tokens is not None and self.tokens >= b.max_tokens)
+            or (b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd)
+            or (b.deadline is not None and now >= b.deadline)
+        )
+
+    def _cost_review(self, policy: Policy) -> Breach | None:
+        if self.cost_reviewed:
+            return None
+        for rule in policy.reviews.rules:
+            if rule.min_cost_usd is not None and self.cost_usd >= rule.min_cost_usd:
+                self.cost_reviewed = True
+                return self._stop(
+                    Breach(
+                        kind="cost_review",
+                        limit=rule.name,
+                        used=str(self.cost_usd),
+                        allowed=str(rule.min_cost_usd),
+                    )
+                )
+        return None
+
+    def _stop(self, breach: Breach) -> Breach:
+        self.status = "stopped"
+        self.stopped_for = breach.describe()
+        return breach
+
+    def _rebudget(self, policy: Policy) -> None:
+        limits = policy.limits_for(self.tenant, self.entry_agent or "")
+        base = self.submitted_budget or Budget()
+        budget = effective_budget(base, limits, self.submitted_at or _epoch())
+        for _ in range(self.extensions):
+            budget = extend(budget, policy)
+        if self.extra_hops and budget.max_hops is not None:
+            budget = budget.model_copy(update={"max_hops": budget.max_hops + self.extra_hops})
+        self.budget = budget
+
+    def extend(self, policy: Policy, now: datetime) -> None:
+        """A reviewer approved more budget: apply the policy's extension and run again."""
+        self.extensions += 1
+        self.budget = extend(self.budget, policy)
+        self.resume(policy)
+
+    def resume(self, policy: Policy) -> bool:
+        """A reviewer approved what stopped the task: run again; True if it allowed more hops.
+
+        A repeated handoff is forgotten (its count starts again). Approving a hop-limit stop
+        must also move the limit, or the very next event would stop the task again: the
+        hops the task has already made are allowed, plus the policy's extension. A cost
+        review is not asked again (``cost_reviewed`` stays): the approval answers it.
+        """
+        self.status = "running"
+        self.stopped_for = None
+        self.repeats.clear()
+        b = self.budget
+        if b.max_hops is None or self.max_hop <= b.max_hops:
+            return False
+        more = self.max_hop - b.max_hops + policy.budgets.extension.hops
+        self.extra_hops += more
+        self.budget = b.model_copy(update={"max_hops": b.max_hops + more})
+        return True
+
+
+def extend(budget: Budget, policy: Policy) -> Budget:
+    """``budget`` plus the policy's extension (unlimited stays unlimited)."""
+    ext = policy.budgets.extension
+
+    def plus(value: int | None, more: int) -> int | None:
+        return None if value is None else value + more
+
+    return Budget(
+        max_tokens=plus(budget.max_tokens, ext.tokens),
+        max_cost_usd=None if budget.max_cost_usd is None else budget.max_cost_usd + ext.cost_usd,
+        max_steps=plus(budget.max_steps, ext.steps),
+        max_hops=plus(budget.max_hops, ext.hops),
+        deadline=None
+        if budget.deadline is None
+        else max(budget.deadline, datetime.now(UTC)) + timedelta(seconds=ext.deadline_s),
+    )
+
+
+def _epoch() -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC)
