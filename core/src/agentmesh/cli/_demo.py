@@ -54,15 +54,7 @@ def demo(
     mesh = load_app(spec, json_mode=False)
     assert mesh is not None
     extras = _demo_extras(spec)
-    if input_json:
-        try:
-            payload = orjson.loads(input_json)
-        except orjson.JSONDecodeError as exc:
-            fail(f"--input is not valid JSON: {exc}", json_mode=False, code=2)
-    elif "DEMO_INPUT" in extras:
-        payload = extras["DEMO_INPUT"]
-    else:
-        fail(f"{spec} has no DEMO_INPUT: pass the task with --input JSON", json_mode=False, code=2)
+    payload = _demo_payload(spec, input_json, extras)
     if settings.policy is None and "DEMO_POLICY" in extras:
         settings = settings.model_copy(update={"policy": extras["DEMO_POLICY"]})
     started_infra = _infra_up(settings)
@@ -129,6 +121,18 @@ def _demo_extras(spec: str) -> dict[str, Any]:
 
     module = importlib.import_module(spec.partition(":")[0])
     return {k: getattr(module, k) for k in ("DEMO_INPUT", "DEMO_POLICY") if hasattr(module, k)}
+
+
+def _demo_payload(spec: str, input_json: str | None, extras: dict[str, Any]) -> Any:
+    """The task to submit: --input, else the app's DEMO_INPUT."""
+    if input_json:
+        try:
+            return orjson.loads(input_json)
+        except orjson.JSONDecodeError as exc:
+            fail(f"--input is not valid JSON: {exc}", json_mode=False, code=2)
+    if "DEMO_INPUT" not in extras:
+        fail(f"{spec} has no DEMO_INPUT: pass the task with --input JSON", json_mode=False, code=2)
+    return extras["DEMO_INPUT"]
 
 
 def _gateway_env() -> _DemoGateway:
