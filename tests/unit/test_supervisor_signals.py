@@ -13,7 +13,7 @@ from agentmesh.contracts import AgentEvent, LlmCall, ToolCall
 from agentmesh.core import Settings
 from agentmesh.core.policy import Policy
 from agentmesh.supervisor import Inbound, Supervisor, SupervisorOptions
-from agentmesh.supervisor import _transport as transport
+from agentmesh.supervisor import _faust_overrides as transport
 from agentmesh.supervisor._aggregator import Aggregator
 from agentmesh.supervisor._breakers import Breaker
 from agentmesh.supervisor._positions import MAX_ENTRIES, parts

@@ -47,8 +47,8 @@ from agentmesh.contracts import (
 from agentmesh.core import Settings
 from agentmesh.core.policy import Policy
 from agentmesh.core.transport import KafkaConnection
+from agentmesh.supervisor import _faust_overrides
 from agentmesh.supervisor import _state_codecs as state_codecs
-from agentmesh.supervisor import _transport
 from agentmesh.supervisor._aggregator import Aggregator
 from agentmesh.supervisor._auditor import ChainWriter
 from agentmesh.supervisor._breakers import Breaker
@@ -151,7 +151,7 @@ class Supervisor:
         app.timer(self.options.signal_flush_s)(self.aggregator.flush_on_timer)
         # Counted but unsent outcomes and spend go out before the offsets of their events
         # are committed: a crash can then lose no summary (see agentmesh.supervisor._aggregator).
-        _transport.before_commit(app, self.aggregator.flush)
+        _faust_overrides.before_commit(app, self.aggregator.flush)
         app.timer(self.options.tick_s)(self._tick)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import faust
 from pydantic import BaseModel
 
 from agentmesh.core import Settings
-from agentmesh.supervisor import _transport
+from agentmesh.supervisor import _faust_overrides
 
 __all__ = ["new_app", "table"]
 
@@ -19,7 +19,7 @@ def new_app(
 ) -> faust.App:
     """A faust app on agentmesh's connection settings, reading committed data only."""
     s = settings
-    brokers = ";".join(f"{_transport.SCHEME}://{b}" for b in s.bootstrap.split(","))
+    brokers = ";".join(f"{_faust_overrides.SCHEME}://{b}" for b in s.bootstrap.split(","))
     return faust.App(
         app_id,
         broker=brokers,
@@ -48,13 +48,7 @@ def table(app: faust.App, name: str, codec: str, model: type[BaseModel]) -> Any:
     table: Any = app.Table(name)
     # faust derives the serializer from a faust Record value type; ours are pydantic models.
     table.value_serializer = codec
-
-    # Recovery reads the changelog through faust's own JSON codec (the changelog topic is
-    # made when the table is registered): turn what it returns back into the model.
-    def to_value(value: Any) -> Any:
-        return model.model_validate(value) if isinstance(value, dict) else value
-
-    table._to_value = to_value
+    _faust_overrides.model_values(table, model)
     return table
 
 
