@@ -17,7 +17,7 @@ def _reset_flaky() -> None:
     pipeline.FLAKY_FAILURES.clear()
 
 
-async def test_planner_fans_out_typed_handoffs_with_remaining_budget() -> None:
+async def test_planner_fans_out_typed_handoffs_sharing_the_remaining_budget() -> None:
     model = ScriptedModel(["three words here"])
     harness = AgentHarness(pipeline.mesh, "planner", model=model)
     run = await harness.run(
@@ -26,8 +26,13 @@ async def test_planner_fans_out_typed_handoffs_with_remaining_budget() -> None:
     assert [(h.to_agent, h.hop, h.payload) for h in run.handoffs] == [
         ("worker", 1, Work(part=i, text="three words here")) for i in range(3)
     ]
-    # 2 prompt words ("split: why?") + 3 reply words used; every child gets what remains.
-    assert {h.budget.max_tokens for h in run.handoffs} == {95}
+    # 2 prompt words ("split: why?") + 3 reply words used; the children share what remains,
+    # each keeping the task's hop limit.
+    assert [(h.budget.max_tokens, h.budget.max_hops) for h in run.handoffs] == [
+        (32, 5),
+        (32, 5),
+        (31, 5),
+    ]
     assert run.kinds == ["step_finished"]
     assert [h.to_agent for h in run.events[0].body.handoffs] == ["worker"] * 3  # type: ignore[union-attr]
     (llm,) = run.usage

@@ -29,6 +29,7 @@ from agentmesh.agents._errors import (
     UnknownAgentError,
     UnknownToolError,
 )
+from agentmesh.agents._estimate import CallEstimate, TokenCounter
 from agentmesh.agents._interceptors import Call, CallResult, Interceptor, Next, compose
 from agentmesh.agents._llm import ChatModel, LlmRequest, LlmResponse, Message
 from agentmesh.agents._mesh import Mesh, load_mesh
@@ -56,6 +57,7 @@ __all__ = [
     "AnthropicConfig",
     "BudgetExceeded",
     "Call",
+    "CallEstimate",
     "CallResult",
     "ChatModel",
     "Context",
@@ -83,6 +85,7 @@ __all__ = [
     "StepEnv",
     "StepPolicy",
     "StepStopped",
+    "TokenCounter",
     "Tool",
     "ToolArgumentsError",
     "ToolBreakerOpen",

@@ -28,6 +28,7 @@ from agentmesh.agents._policies import (
     review_gate,
     tool_retry,
 )
+from agentmesh.agents._split import pooled
 from agentmesh.agents._state import StateView, TaskState
 from agentmesh.agents._tracing import tracing
 from agentmesh.agents.providers import FallbackModel
@@ -72,8 +73,8 @@ class Context:
         self.envelope = envelope
         self.attempt = attempt
         self.coordinates = coordinates  # (topic, partition, offset) of the input, when known
-        self.ledger = StepLedger(envelope.budget)
         self.state = TaskState(env.state, envelope.task_id)
+        self.ledger = StepLedger(pooled(envelope.budget, self.state.banked))
         self._seq = 0
 
     @functools.cached_property
@@ -111,7 +112,8 @@ class Context:
 
     @property
     def budget(self) -> Budget:
-        """What remains of the task's budget after this step's calls so far."""
+        """What remains of the budget this step was handed (plus what this agent's earlier
+        steps of the task kept, for a fan-in) after this step's calls so far."""
         return self.ledger.after()
 
     async def llm(
@@ -166,16 +168,26 @@ class Context:
         payload: Contract | dict[str, Any],
         *,
         context: Sequence[ContextRef] = (),
+        budget: Budget | None = None,
     ) -> Outgoing:
         """A handoff to agent ``to``, validated now against its input model (fails here).
 
         ``context`` adds references (with bounded summaries) to the task's context; a
         handoff carries only the newest ``MAX_CONTEXT_REFS`` of them, so context does not
         grow with the number of hops: large material travels by reference.
+
+        The handoffs a step returns share what remains of the budget (:attr:`budget`) in
+        equal parts; ``budget`` asks for this handoff's own amount of some dimensions
+        instead (unset ones: an equal share of what the others left). What the handoffs
+        ask for may add up to no more than remains, or the step stops with
+        :class:`~agents.BudgetExceeded`.
         """
         target = self.env.mesh.get(to)
         return Outgoing(
-            to=to, payload=validate_payload(target.input, payload), context=tuple(context)
+            to=to,
+            payload=validate_payload(target.input, payload),
+            context=tuple(context),
+            budget=budget,
         )
 
     def input_ref(self, summary: str | None = None) -> ContextRef:

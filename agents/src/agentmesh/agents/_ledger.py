@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from agentmesh.agents._errors import BudgetExceeded
+from agentmesh.agents._estimate import CallEstimate
 from agentmesh.contracts import Budget, utcnow
 
 __all__ = ["StepLedger"]
@@ -16,8 +17,8 @@ class StepLedger:
     """Usage of the current step against the remaining budget carried by its handoff.
 
     This is the agent's local guard; the supervisor keeps the task-wide ledger across
-    agents and fan-out. Checked before each call, so a step overruns by at most the call
-    already in flight.
+    agents and fan-out. Checked before each call; a model call is also capped to what
+    remains (:meth:`check_llm_call`), so it cannot spend past it.
     """
 
     remaining: Budget
@@ -35,6 +36,39 @@ class StepLedger:
             raise BudgetExceeded("tokens", self.tokens, b.max_tokens)
         if b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd:
             raise BudgetExceeded("cost_usd", self.cost_usd, b.max_cost_usd)
+
+    def check_llm_call(self, estimate: CallEstimate) -> int | None:
+        """The most output tokens a model call may produce, given its input (``None``: no
+        limit); refuse it when what remains cannot cover its input and one output token."""
+        self.check_before_call()
+        caps = [c for c in (self._token_cap(estimate), self._cost_cap(estimate)) if c is not None]
+        return min(caps, default=None)
+
+    def _token_cap(self, estimate: CallEstimate) -> int | None:
+        allowed = self.remaining.max_tokens
+        if allowed is None:
+            return None
+        cap = allowed - self.tokens - estimate.input_tokens
+        if cap < 1:
+            used = f"{self.tokens} + {estimate.input_tokens + 1} for the next call at least"
+            raise BudgetExceeded("tokens", used, allowed)
+        return cap
+
+    def _cost_cap(self, estimate: CallEstimate) -> int | None:
+        allowed = self.remaining.max_cost_usd
+        per_input, per_output = estimate.input_usd_per_token, estimate.output_usd_per_token
+        if allowed is None or per_input is None or per_output is None:
+            return None  # an unpriced model's calls are not counted in cost either
+        left = allowed - self.cost_usd - per_input * estimate.input_tokens
+        if per_output == 0:
+            cap = None if left >= 0 else 0
+        else:
+            cap = int((left / per_output).to_integral_value(rounding=ROUND_FLOOR))
+        if cap is not None and cap < 1:
+            needed = per_input * estimate.input_tokens + per_output
+            used = f"{self.cost_usd} + {needed} for the next call at least"
+            raise BudgetExceeded("cost_usd", used, allowed)
+        return cap
 
     def check_hop(self, hop: int) -> None:
         if self.remaining.max_hops is not None and hop > self.remaining.max_hops:

@@ -27,8 +27,11 @@ class LlmRequest:
     prompt_name: str | None = None
     prompt_version: str | None = None
     temperature: float | None = None
-    max_tokens: int | None = None
+    max_tokens: int | None = None  # output tokens; the runtime lowers it to fit the budget
     output_schema: dict[str, Any] | None = None
+    # Input + output tokens the call may spend in all (set by the runtime from what remains
+    # of the budget): a fallback chain shares it among the members it tries.
+    max_total_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

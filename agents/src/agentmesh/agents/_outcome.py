@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agentmesh.contracts import ContextRef, Contract
+from agentmesh.contracts import Budget, ContextRef, Contract
 
 __all__ = ["Outcome", "Outgoing", "normalize"]
 
@@ -17,6 +17,7 @@ class Outgoing:
     to: str
     payload: Contract
     context: tuple[ContextRef, ...] = ()  # references added to what the task carries
+    budget: Budget | None = None  # asked for; None: an equal share of what remains
 
 
 Outcome = Outgoing | Sequence[Outgoing] | Contract | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +14,7 @@ from tenacity.wait import wait_random_exponential
 
 from agentmesh.agents._control import ControlState
 from agentmesh.agents._errors import ReviewRequired, StepStopped, ToolBreakerOpen, TransientError
+from agentmesh.agents._estimate import estimate_call, output_cap
 from agentmesh.agents._interceptors import Call, CallResult, Interceptor, Next
 from agentmesh.agents._journal import JournalView
 from agentmesh.agents._ledger import StepLedger
@@ -95,10 +97,28 @@ def review_gate(policy: Policy, approved: bool) -> Interceptor:
 
 
 def budget_gate(ledger: StepLedger) -> Interceptor:
-    """Refuse a call the remaining budget does not allow."""
+    """Refuse a call the remaining budget does not allow; cap a model call's output to it.
+
+    A model call's input is counted first (:func:`estimate_call`): the call is refused if
+    what remains cannot cover it, else its maximum output tokens is lowered to what is left
+    after it, so the call cannot spend past what remains of tokens or (priced) cost.
+    """
 
     async def gate(call: Call, proceed: Next) -> CallResult:
-        ledger.check_before_call()
+        if call.kind != "llm":
+            ledger.check_before_call()
+            return await proceed(call)
+        model, request = call.request
+        estimate = estimate_call(model, request)
+        cap = ledger.check_llm_call(estimate)
+        if cap is not None:
+            send = output_cap(request, estimate, cap)
+            capped = dataclasses.replace(
+                request,
+                max_tokens=request.max_tokens if send is None else send,
+                max_total_tokens=estimate.input_tokens + cap,
+            )
+            call.request = (model, capped)
         return await proceed(call)
 
     return gate

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+from agentmesh.agents._estimate import CallEstimate
 from agentmesh.agents._llm import LlmRequest, LlmResponse
 
 __all__ = ["ScriptedModel"]
@@ -17,7 +18,9 @@ class ScriptedModel:
     """Answers from a script, in order; counts tokens as whitespace-separated words.
 
     A reply may be a function of the request, so a script can echo or branch. When the
-    script runs out, the last reply repeats (``loop=True``) or an error is raised.
+    script runs out, the last reply repeats (``loop=True``) or an error is raised. Like a
+    real model it stops at the request's ``max_tokens`` (the reply's first words), and it
+    counts a request's input exactly before the call (:meth:`estimate`).
     """
 
     def __init__(
@@ -50,7 +53,9 @@ class ScriptedModel:
             index = len(self._replies) - 1
         reply = self._replies[index]
         text = reply(request) if callable(reply) else reply
-        input_tokens = sum(len(m.content.split()) for m in request.messages)
+        if request.max_tokens is not None and len(text.split()) > request.max_tokens:
+            text = " ".join(text.split()[: request.max_tokens])  # cut off, as a model would
+        input_tokens = _words(request)
         output_tokens = len(text.split())
         cost = None if self.price is None else self.price * (input_tokens + output_tokens)
         return LlmResponse(
@@ -61,3 +66,11 @@ class ScriptedModel:
             output_tokens=output_tokens,
             cost_usd=cost,
         )
+
+    def estimate(self, request: LlmRequest) -> CallEstimate:
+        """The request's input tokens, exactly as :meth:`complete` will count them."""
+        return CallEstimate(_words(request), self.price, self.price)
+
+
+def _words(request: LlmRequest) -> int:
+    return sum(len(m.content.split()) for m in request.messages)

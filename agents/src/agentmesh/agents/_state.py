@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from agentmesh.contracts import TaskStateRecord
+from agentmesh.contracts import Budget, TaskStateRecord
 
 __all__ = ["StateView", "TaskState"]
 
@@ -59,8 +59,21 @@ class TaskState:
         record = view.get(task_id)
         self._version = record.version if record else 0
         self._value: dict[str, Any] = orjson.loads(record.state_json) if record else {}
+        # Budget the agent's earlier steps of the task kept: the runtime's, not the handler's.
+        self.banked: Budget | None = record.budget if record else None
         self.changed = False
         self.cleared = False
+
+    @property
+    def held(self) -> bool:
+        """Whether the handler leaves state for the task's next step (a fan-in waiting)."""
+        return bool(self._value) and not self.cleared
+
+    def bank(self, budget: Budget | None) -> None:
+        """Keep ``budget`` for this agent's next step of the task (``None``: nothing)."""
+        if budget != self.banked:
+            self.banked = budget
+            self.changed = True
 
     def get(self) -> dict[str, Any]:
         """A copy of the state ({} when this task has none yet)."""
@@ -79,11 +92,12 @@ class TaskState:
 
     def record(self, task_id: str, agent: str) -> TaskStateRecord | None:
         """What to write when the step commits (``None``: a tombstone)."""
-        if self.cleared:
+        if self.cleared and self.banked is None:
             return None
         return TaskStateRecord(
             task_id=task_id,
             agent=agent,
             state_json=orjson.dumps(self._value).decode(),
             version=self._version + 1,
+            budget=self.banked,
         )

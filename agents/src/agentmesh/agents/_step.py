@@ -24,6 +24,7 @@ from agentmesh.agents._errors import (
 )
 from agentmesh.agents._ledger import StepLedger
 from agentmesh.agents._outcome import normalize
+from agentmesh.agents._split import keep, split_budget
 from agentmesh.agents._state import TaskState
 from agentmesh.contracts import Contract, Handoff, PayloadValidationError
 
@@ -101,7 +102,7 @@ async def _attempt(env: StepEnv, ctx: Context, handoff: Handoff[Any]) -> StepOut
     hop = handoff.hop + 1
     if outgoing:
         ctx.ledger.check_hop(hop)
-    remaining = ctx.ledger.after()
+    budgets = split_budget(ctx.ledger.after(), [o.budget for o in outgoing])
     # Deterministic ids: a re-run after a crash emits the same ones, so receivers can
     # recognise a repeat by its idempotency key.
     ids = [uuid.uuid5(_HANDOFF_IDS, f"{handoff.handoff_id}/{i}").hex for i in range(len(outgoing))]
@@ -115,14 +116,23 @@ async def _attempt(env: StepEnv, ctx: Context, handoff: Handoff[Any]) -> StepOut
             to_agent=o.to,
             hop=hop,
             tenant=handoff.tenant,
-            budget=remaining,
+            budget=budgets[i],
             context=[*handoff.context, *o.context][-MAX_CONTEXT_REFS:],
             payload=o.payload,
         )
         for i, o in enumerate(outgoing)
     ]
+    _keep_or_pass_on(ctx, bool(outgoing) or output is not None)
     changed = ctx.state if ctx.state.changed else None
     return StepOutcome(1, 0.0, handoffs, output, None, ctx.ledger, changed)
+
+
+def _keep_or_pass_on(ctx: Context, emitted: bool) -> None:
+    # A step that hands nothing on while keeping state (a fan-in waiting for more parts)
+    # keeps what remains of its budget for the agent's next step of the task; otherwise
+    # what was kept went into this step's ledger, so on with its handoffs, or is let go.
+    kept = ctx.state.held and not emitted
+    ctx.state.bank(keep(ctx.ledger.after()) if kept else None)
 
 
 def _failed(error: BaseException, attempts: int, start: float, ctx: Context | None) -> StepOutcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AwareDatetime, Field
 
 from agentmesh.contracts._base import Contract
-from agentmesh.contracts._common import utcnow
+from agentmesh.contracts._common import Budget, utcnow
 
 __all__ = ["StepDone", "TaskStateRecord"]
 
@@ -19,6 +19,11 @@ class TaskStateRecord(Contract):
     state_json: str = Field(description="the state, a JSON object")
     version: int = Field(ge=1, description="how many steps have written it")
     updated_at: AwareDatetime = Field(default_factory=utcnow)
+    budget: Budget | None = Field(
+        default=None,
+        description="what remains of the budgets of this agent's steps of the task that "
+        "handed nothing on (a fan-in's parts so far), added to its next step's",
+    )
 
 
 class StepDone(Contract):

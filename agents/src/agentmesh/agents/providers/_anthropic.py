@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from agentmesh.agents._errors import TransientError
+from agentmesh.agents._estimate import CallEstimate, TokenCounter, count_input_tokens, utf8_bytes
 from agentmesh.agents._llm import LlmRequest, LlmResponse, Message
 from agentmesh.agents._tools import Tool
 from agentmesh.agents.providers._errors import status_error
 from agentmesh.agents.providers._network import check_model_request
-from agentmesh.agents.providers._prices import PriceTable
+from agentmesh.agents.providers._prices import PriceLookup, PriceTable
 from agentmesh.agents.providers._tooldefs import ToolDefinition, tool_call
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["ANSWER_TOOL", "AnthropicChatModel", "AnthropicConfig"]
 
 ANSWER_TOOL = "final_result"
+
+TOOL_USE_OVERHEAD_TOKENS = 600
+"""Input tokens the API adds to a request that offers tools (a system prompt of about 350
+tokens for current Claude models), counted with room to spare."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,9 @@ class AnthropicConfig:
     provider: str = "anthropic"  # breaker target, event field and price-override scope
     price_as: str | None = None  # genai-prices provider id; None: recognised from base URL
     tools: tuple[ToolDefinition, ...] = ()  # offered on every call; see AnthropicChatModel
+    # Counts a text's tokens before a call, to cap it to a budget; None: UTF-8 bytes, which
+    # never count fewer than a byte-level BPE tokenizer (see agents' TokenCounter).
+    count_tokens: TokenCounter | None = None
 
 
 class AnthropicChatModel:
@@ -57,6 +65,9 @@ class AnthropicChatModel:
     input comes back as JSON ``text``. Other tool calls surface in
     ``extra["tool_calls"]`` as ``[{"id", "name", "arguments": {...}}]``.
 
+    Before a call the runtime asks :meth:`estimate` for its input tokens and price, and caps
+    the request's ``max_tokens`` to what remains of the task's budget.
+
     Failures map as for :class:`OpenAIChatModel`.
     """
 
@@ -70,6 +81,7 @@ class AnthropicChatModel:
         self.config = config
         self.prices = prices if prices is not None else PriceTable()
         self._client = client if client is not None else _client(config)
+        self._prices = PriceLookup(self.prices, config.provider, config.price_as, self.base_url)
 
     @property
     def provider(self) -> str:
@@ -88,6 +100,16 @@ class AnthropicChatModel:
         )
         config = dataclasses.replace(self.config, tools=defs)
         return AnthropicChatModel(config, prices=self.prices, client=self._client)
+
+    def estimate(self, request: LlmRequest) -> CallEstimate:
+        """``request``'s input tokens (``config.count_tokens``, else UTF-8 bytes) and price."""
+        tools = [orjson.dumps(_tool(t)).decode() for t in self.config.tools]
+        tokens = count_input_tokens(request, self.config.count_tokens or utf8_bytes, tools)
+        if tools or request.output_schema is not None:
+            tokens += TOOL_USE_OVERHEAD_TOKENS
+        # With no limit in the request, the call is sent with config.max_tokens.
+        model = request.model or self.config.model
+        return self._prices.estimate(tokens, model, self.config.max_tokens)
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         """Send ``request`` as one message and meter the reply."""

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from agentmesh.agents._errors import TransientError
+from agentmesh.agents._estimate import CallEstimate, estimate_call, output_cap
 from agentmesh.agents._llm import ChatModel, LlmRequest, LlmResponse
 
 __all__ = ["FallbackExhausted", "FallbackModel", "Validator"]
@@ -72,17 +73,37 @@ class FallbackModel:
         """``fallback(<member providers, in order>)``."""
         return f"fallback({','.join(m.provider for m in self.models)})"
 
+    def estimate(self, request: LlmRequest) -> CallEstimate:
+        """The most any member may count and charge: a call may end with any of them."""
+        each = [estimate_call(m, request) for m in self.models]
+        limits = [e.output_limit for e in each]
+        return CallEstimate(
+            input_tokens=max(e.input_tokens for e in each),
+            input_usd_per_token=_highest([e.input_usd_per_token for e in each]),
+            output_usd_per_token=_highest([e.output_usd_per_token for e in each]),
+            output_limit=None if None in limits else max(x for x in limits if x is not None),
+        )
+
     async def complete(self, request: LlmRequest) -> LlmResponse:
-        """The first acceptable answer, in model order."""
+        """The first acceptable answer, in model order.
+
+        A request's ``max_total_tokens`` (what remains of the task's budget) holds for the
+        whole chain: a reply that was paid for and rejected leaves the next member only what
+        it did not use, and a member that could not get its input covered is skipped.
+        """
         attempts: list[dict[str, Any]] = []
         paid: list[LlmResponse] = []
         for model in self.models:
             if self.is_open is not None and self.is_open(model.provider):
                 attempts.append(_attempt(model.provider, "breaker_open", "skipped"))
                 continue
+            member_request = _within_total(model, request, paid)
+            if member_request is None:
+                attempts.append(_attempt(model.provider, "budget", "no tokens left to try it"))
+                continue
             start = time.perf_counter()
             try:
-                response = await model.complete(request)
+                response = await model.complete(member_request)
             except self.fall_back_on as exc:
                 failed = _attempt(model.provider, "failed", str(exc), getattr(model, "model", None))
                 failed["latency_ms"] = (time.perf_counter() - start) * 1000
@@ -112,6 +133,26 @@ class FallbackModel:
         except ValueError as exc:
             return str(exc)
         return "validator returned False" if verdict is False else None
+
+
+def _within_total(
+    model: ChatModel, request: LlmRequest, paid: list[LlmResponse]
+) -> LlmRequest | None:
+    """``request`` for ``model`` with its output capped to what the replies already paid for
+    left of ``max_total_tokens``; ``None`` if that cannot cover the input and one token."""
+    if request.max_total_tokens is None:
+        return request
+    left = request.max_total_tokens - sum(r.input_tokens + r.output_tokens for r in paid)
+    estimate = estimate_call(model, request)
+    cap = left - estimate.input_tokens
+    if cap < 1:
+        return None
+    send = output_cap(request, estimate, cap)
+    return request if send is None else dataclasses.replace(request, max_tokens=send)
+
+
+def _highest(prices: list[Decimal | None]) -> Decimal | None:
+    return None if None in prices else max(p for p in prices if p is not None)
 
 
 def _attempt(provider: str, outcome: str, detail: str, model: str | None = None) -> dict[str, Any]:

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from agentmesh.agents._errors import TransientError
+from agentmesh.agents._estimate import CallEstimate, TokenCounter, count_input_tokens, utf8_bytes
 from agentmesh.agents._llm import LlmRequest, LlmResponse, Message
 from agentmesh.agents._tools import Tool
 from agentmesh.agents.providers._errors import status_error
 from agentmesh.agents.providers._network import check_model_request
-from agentmesh.agents.providers._prices import PriceTable
+from agentmesh.agents.providers._prices import PriceLookup, PriceTable
 from agentmesh.agents.providers._tooldefs import ToolDefinition, parse_arguments, tool_call
 
 if TYPE_CHECKING:
@@ -43,6 +46,13 @@ class OpenAIConfig:
     tools: tuple[ToolDefinition, ...] = ()  # offered on every call; see OpenAIChatModel
     strict_schema: bool = False  # OpenAI strict mode needs every property required
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # Counts a text's tokens before a call, to cap it to a budget; None: UTF-8 bytes, which
+    # never count fewer than a byte-level BPE tokenizer (see agents' TokenCounter).
+    count_tokens: TokenCounter | None = None
+    # The model's own output limit, if known: a budget's cap above it need not be sent, and
+    # one above 4,096 tokens is sent only when this is known (a larger limit than the
+    # model's is refused as a bad request).
+    max_output_tokens: int | None = None
 
 
 class OpenAIChatModel:
@@ -53,6 +63,10 @@ class OpenAIChatModel:
     :meth:`with_tools`); when the model calls them, ``extra["tool_calls"]`` holds
     ``[{"id", "name", "arguments": {...}}]``. A ``tool`` role message is sent as a user
     message, since :class:`~agents.Message` carries no tool-call id.
+
+    Before a call the runtime asks :meth:`estimate` for its input tokens and price, and caps
+    the request's ``max_tokens`` (sent as ``config.max_tokens_param``) to what remains of
+    the task's budget.
 
     Failures: timeouts, connection errors, 408/409/429 and 5xx raise
     :class:`~agents.TransientError` (after the SDK's ``max_retries``); other statuses
@@ -69,6 +83,7 @@ class OpenAIChatModel:
         self.config = config
         self.prices = prices if prices is not None else PriceTable()
         self._client = client if client is not None else _client(config)
+        self._prices = PriceLookup(self.prices, config.provider, config.price_as, self.base_url)
 
     @property
     def provider(self) -> str:
@@ -87,6 +102,13 @@ class OpenAIChatModel:
         )
         config = dataclasses.replace(self.config, tools=defs)
         return OpenAIChatModel(config, prices=self.prices, client=self._client)
+
+    def estimate(self, request: LlmRequest) -> CallEstimate:
+        """``request``'s input tokens (``config.count_tokens``, else UTF-8 bytes) and price."""
+        tools = [orjson.dumps(_tool(t)).decode() for t in self.config.tools]
+        tokens = count_input_tokens(request, self.config.count_tokens or utf8_bytes, tools)
+        model = request.model or self.config.model
+        return self._prices.estimate(tokens, model, self.config.max_output_tokens)
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         """Send ``request`` as one chat completion and meter the reply."""

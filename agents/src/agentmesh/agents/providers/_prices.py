@@ -11,7 +11,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["PRICES_ENV_VAR", "ModelPrice", "PriceTable"]
+from agentmesh.agents._estimate import CallEstimate
+
+__all__ = ["PRICES_ENV_VAR", "ModelPrice", "PriceLookup", "PriceTable"]
 
 PRICES_ENV_VAR = "AGENTMESH_LLM_PRICES"
 _MTOK = Decimal(1_000_000)
@@ -105,6 +107,49 @@ class PriceTable:
         if not self.catalog or (price_as is None and api_url is None):
             return None
         return _catalog_cost(model, input_tokens, output_tokens, price_as, api_url)
+
+    def per_token(
+        self,
+        model: str,
+        *,
+        provider: str,
+        price_as: str | None = None,
+        api_url: str | None = None,
+    ) -> tuple[Decimal, Decimal] | None:
+        """USD per input and per output token (``None``: unknown), for capping a call to a
+        remaining cost before it is made. Priced at a million tokens, so where the price
+        rises with the prompt's length this is the higher rate: an over-estimate."""
+        per_input = self.cost(
+            model, 1_000_000, 0, provider=provider, price_as=price_as, api_url=api_url
+        )
+        per_output = self.cost(
+            model, 0, 1_000_000, provider=provider, price_as=price_as, api_url=api_url
+        )
+        if per_input is None or per_output is None:
+            return None
+        return per_input / _MTOK, per_output / _MTOK
+
+
+class PriceLookup:
+    """One provider's per-token prices by model, looked up once each (for estimates)."""
+
+    def __init__(
+        self, table: PriceTable, provider: str, price_as: str | None, api_url: str
+    ) -> None:
+        self.table, self.provider, self.price_as, self.api_url = table, provider, price_as, api_url
+        self._known: dict[str, tuple[Decimal, Decimal] | None] = {}
+
+    def estimate(
+        self, input_tokens: int, model: str, output_limit: int | None = None
+    ) -> CallEstimate:
+        """A call of ``input_tokens`` to ``model``, with its prices when known."""
+        if model not in self._known:
+            self._known[model] = self.table.per_token(
+                model, provider=self.provider, price_as=self.price_as, api_url=self.api_url
+            )
+        price = self._known[model]
+        per_input, per_output = price or (None, None)
+        return CallEstimate(input_tokens, per_input, per_output, output_limit)
 
 
 def _catalog_cost(

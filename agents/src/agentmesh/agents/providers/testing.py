@@ -9,11 +9,14 @@ Real provider code runs against them, SDK and HTTP included::
 
 Replies are served in order and the last one repeats. A reply with ``status`` other than
 200 is an injected failure (429, 500, 401...); ``delay_s`` makes it slow (for timeouts).
+Like a real model, a reply stops at the request's output limit (``max_tokens`` or
+``max_completion_tokens``): its ``output_tokens`` are cut to it and the finish reason says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -57,6 +60,7 @@ class FakeReply:
     delay_s: float = 0.0  # wait before answering, to trip client timeouts
     model: str | None = None  # None: the model the request named
     usage: bool = True  # False: omit usage, as some OpenAI-compatible servers do
+    truncated: bool = False  # stopped at the request's output limit (set by the server)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,10 @@ class _FakeServer:
             await asyncio.sleep(reply.delay_s)
         if reply.status != 200:
             return web.json_response(self._error(reply.status), status=reply.status)
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        if isinstance(limit, int) and reply.output_tokens > limit:
+            # A real model stops at the request's limit, and bills no more than it.
+            reply = dataclasses.replace(reply, output_tokens=limit, truncated=True)
         return web.json_response(self._render(reply, reply.model or str(body.get("model"))))
 
     def _render(self, reply: FakeReply, model: str) -> dict[str, Any]:
@@ -151,7 +159,7 @@ class FakeOpenAIServer(_FakeServer):
                 }
                 for c in reply.tool_calls
             ]
-        finish = "tool_calls" if reply.tool_calls else "stop"
+        finish = "length" if reply.truncated else "tool_calls" if reply.tool_calls else "stop"
         usage = {
             "prompt_tokens": reply.input_tokens,
             "completion_tokens": reply.output_tokens,
@@ -198,7 +206,11 @@ class FakeAnthropicServer(_FakeServer):
             "role": "assistant",
             "model": model,
             "content": content,
-            "stop_reason": "tool_use" if reply.tool_calls else "end_turn",
+            "stop_reason": "max_tokens"
+            if reply.truncated
+            else "tool_use"
+            if reply.tool_calls
+            else "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
         }
