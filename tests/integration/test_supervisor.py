@@ -24,6 +24,7 @@ from agentmesh.contracts import (
     Topics,
 )
 from agentmesh.core import Settings
+from agentmesh.core.views import read_timeline
 from agentmesh.supervisor import verify_chain
 from tests.apps import governed
 from tests.apps.governed import Lookup, Refund, Spin
@@ -350,7 +351,7 @@ async def test_ledgers_spend_and_breakers_stay_exact_across_a_kill_9_of_the_supe
 ) -> None:
     from decimal import Decimal
 
-    from agentmesh.contracts import Codec, LlmCall, ToolCall
+    from agentmesh.contracts import Codec, LlmCall, StepFinished, ToolCall
     from agentmesh.core.transport import KafkaConnection, make_producer
 
     policy = tmp_path / "counting.yaml"
@@ -373,28 +374,44 @@ async def test_ledgers_spend_and_breakers_stay_exact_across_a_kill_9_of_the_supe
     calls = {"tool:search": 0, "model:scripted": 0}
     spent = [Decimal(0)]
 
-    async def write(count: int, rate_per_s: float) -> None:
-        for n in range(count):
+    def call(n: int, replayed: bool) -> tuple[Any, int]:
+        if n % 4 == 3:
+            tool = ToolCall(
+                call_id=f"h{n}:0", tool="search", status="ok", latency_ms=1.0, replayed=replayed
+            )
+            return tool, 0
+        tokens = 10 + n % 7
+        llm = LlmCall(
+            call_id=f"h{n}:0",
+            provider="scripted",
+            model="m",
+            input_tokens=tokens,
+            output_tokens=0,
+            cost_usd=Decimal("0.001"),
+            latency_ms=1.0,
+            replayed=replayed,
+        )
+        return llm, tokens
+
+    async def write(count: int, rate_per_s: float, first: int = 0) -> None:
+        for n in range(first, first + count):
             task = tasks[n % len(tasks)]
-            if n % 4 == 3:
-                body: Any = ToolCall(call_id=f"c{n}", tool="search", status="ok", latency_ms=1.0)
-                tokens = 0
-                calls["tool:search"] += 1
-            else:
-                tokens = 10 + n % 7
-                body = LlmCall(
-                    call_id=f"c{n}",
-                    provider="scripted",
-                    model="m",
-                    input_tokens=tokens,
-                    output_tokens=0,
-                    cost_usd=Decimal("0.001"),
-                    latency_ms=1.0,
-                )
-                calls["model:scripted"] += 1
+            # As agents leave them: every fifth call was answered again from the journal
+            # after a crash (its original and a replay), every seventh lost its original
+            # event to a kill -9 between the journal write and the event (a replay only).
+            # Either way it is one paid call.
+            lost, again = n % 7 == 6, n % 5 == 4
+            bodies = [call(n, replayed=True)] if lost else [call(n, replayed=False)]
+            if again:
+                bodies.append(call(n, replayed=True))
+            done = StepFinished(handoff_id=f"h{n}", outcome="handoff", duration_ms=1.0)
+            for body in [*(b for b, _ in bodies), done]:
+                event = AgentEvent(task_id=task, agent="a", instance="i", seq=n, body=body)
+                await producer.send(topics.events, codec.encode(event), key=task.encode())
+            body, tokens = bodies[0]
+            calls["tool:search" if isinstance(body, ToolCall) else "model:scripted"] += 1
+            if isinstance(body, LlmCall):
                 spent[0] += Decimal("0.001")
-            event = AgentEvent(task_id=task, agent="a", instance="i", seq=n, body=body)
-            await producer.send(topics.events, codec.encode(event), key=task.encode())
             expected[task]["steps"] += 1
             expected[task]["tokens"] += tokens
             if n % 50 == 49:
@@ -406,7 +423,7 @@ async def test_ledgers_spend_and_breakers_stay_exact_across_a_kill_9_of_the_supe
         await asyncio.sleep(1.5)
         sup.kill9()  # mid-stream: folded but uncommitted records will be delivered again
         await writing
-        await write(600, rate_per_s=5000)
+        await write(600, rate_per_s=5000, first=3000)
         sup.start()
         await sup.wait_ready()
 
@@ -429,6 +446,11 @@ async def test_ledgers_spend_and_breakers_stay_exact_across_a_kill_9_of_the_supe
         assert counted == calls
         spend = (await table_values(s, "spend", timeout=2))["tenant:default"]
         assert sum((Decimal(v) for v in spend["buckets"].values()), Decimal(0)) == spent[0]
+        # `task show` and the gateway read a task's timeline by the same rule.
+        for task in tasks[:3]:
+            timeline = await read_timeline(s, task)
+            calls_in_timeline = timeline.llm_calls + timeline.tool_calls
+            assert {"steps": calls_in_timeline, "tokens": timeline.tokens} == expected[task]
     finally:
         await producer.stop()
         await registry.close()

@@ -25,9 +25,7 @@ EVENTS = TP("ns.events", 0)
 @pytest.fixture
 async def consumer() -> Any:
     # Built inside the test's event loop: faust binds its events to the loop it finds.
-    app = faust.App(
-        "unit-overrides", broker=f"{overrides.SCHEME}://127.0.0.1:1", web_enabled=False
-    )
+    app = faust.App("unit-overrides", broker=f"{overrides.SCHEME}://127.0.0.1:1", web_enabled=False)
     app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
     c: Any = app.consumer
     assert isinstance(c, overrides._Consumer)
@@ -217,7 +215,7 @@ async def test_the_before_commit_hook_runs_after_offsets_are_chosen_and_before_t
     await broker.drain([13], position=14)
     # The offsets chosen for the failed commit were kept: the next one covers them too.
     assert await c._commit_tps([EVENTS], start_new_transaction=False)
-    assert calls == ["summaries", f"commit {({EVENTS: 14})}"]
+    assert calls == ["summaries", f"commit { ({EVENTS: 14}) }"]
 
 
 async def test_the_worker_consumer_reads_committed_data_only(consumer: Any) -> None:

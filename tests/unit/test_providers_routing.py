@@ -369,9 +369,9 @@ async def test_a_member_that_fails_inside_a_chain_is_reported_for_its_breaker(
     counts = Aggregator(Policy(), "unit.signals", {}, {})
     for offset, body in enumerate(run.usage):
         event = AgentEvent(task_id="t-fb", agent="looper", instance="i", seq=0, body=body)
-        ledger.event(event, Policy())
-        timeline.add(event)
-        counts.observe(event, 0, offset)
+        ledger.event(event, Policy(), offset)
+        timeline.add(event, offset)
+        counts.observe(event, 0, offset, ledger.calls)
     assert (ledger.steps, timeline.llm_calls) == (1, 1)
     # Each provider's breaker counts its own outcome: a failure for cheap, a success for strong.
     assert counts._pending["model:cheap"] == {"0": [[0, 1]]}

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from agentmesh.contracts import AgentEvent, LlmCall, ToolCall
+from agentmesh.contracts import AgentEvent, CallTally, LlmCall, ToolCall
 from agentmesh.core import Settings
 from agentmesh.core.policy import Policy
 from agentmesh.supervisor import Inbound, Supervisor, SupervisorOptions
@@ -83,7 +83,7 @@ async def test_a_summary_delivered_again_is_not_counted_again() -> None:
     out = FakeOut()
     agg = _aggregator(out, breakers, spend)
     for offset in range(10):
-        agg.observe(_llm(offset, "ok" if offset % 3 else "error"), 0, offset)
+        agg.observe(_llm(offset, "ok" if offset % 3 else "error"), 0, offset, CallTally())
     await agg.flush()
     assert {s["key"] for s in out.signals} == {"model:p", "tenant:acme"}
     for signal in out.signals * 2:  # the aggregate agent reads them twice (kill -9)
@@ -99,16 +99,16 @@ async def test_events_counted_again_after_a_crash_are_skipped_by_position() -> N
     out = FakeOut()
     first = _aggregator(out, breakers, spend)
     for offset in range(5):
-        first.observe(_tool(offset), 3, offset)
+        first.observe(_tool(offset), 3, offset, CallTally())
     await first.flush()
-    first.observe(_tool(5), 3, 5)  # counted, then the process dies before the flush
+    first.observe(_tool(5), 3, 5, CallTally())  # counted, then the process dies before the flush
     for signal in out.signals:
         await first.aggregate(signal, "cause")
     # The restarted supervisor reads events 2.. again (its last commit) and counts them.
     out.signals.clear()
     again = _aggregator(out, breakers, spend)
     for offset in range(2, 9):
-        again.observe(_tool(offset), 3, offset)
+        again.observe(_tool(offset), 3, offset, CallTally())
     await again.flush()
     for signal in out.signals:
         await again.aggregate(signal, "cause")
@@ -120,10 +120,10 @@ async def test_a_failed_flush_keeps_what_it_could_not_send_in_order() -> None:
     out = FakeOut(fail=1)
     breakers: dict[str, Breaker] = {}
     agg = _aggregator(out, breakers, {})
-    agg.observe(_tool(0), 0, 0)
+    agg.observe(_tool(0), 0, 0, CallTally())
     with pytest.raises(ConnectionError):
         await agg.flush()
-    agg.observe(_tool(1), 0, 1)
+    agg.observe(_tool(1), 0, 1, CallTally())
     await agg.flush()
     (signal,) = out.signals
     assert signal["src"] == {"0": [[0, 0], [1, 0]]}

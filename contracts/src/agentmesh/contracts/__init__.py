@@ -10,6 +10,7 @@ from agentmesh.contracts._asyncapi import asyncapi_document, dump_asyncapi
 from agentmesh.contracts._audit import AuditDecision, AuditRecord
 from agentmesh.contracts._avro import AvroMappingError, avro_schema
 from agentmesh.contracts._base import AvroDecimal, Contract, Usd
+from agentmesh.contracts._calls import CallTally
 from agentmesh.contracts._catalog import (
     CATALOG,
     SCHEMA_DIR,
@@ -87,6 +88,7 @@ __all__ = [
     "AvroDecimal",
     "AvroMappingError",
     "Budget",
+    "CallTally",
     "ChunkRef",
     "ClaimChunk",
     "ClaimTicket",

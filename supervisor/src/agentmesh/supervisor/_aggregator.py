@@ -8,8 +8,9 @@ Exactly once, like the ledgers: every summary names the events it counts by posi
 (``agentmesh.supervisor._positions``) and each breaker and tenant keeps the last position it applied
 per source partition, so a summary or an event delivered again adds nothing. Nothing is
 lost either: the supervisor's consumer sends what is counted but not yet sent before it
-commits input offsets (``agentmesh.supervisor._transport.before_commit``), and an event delivered
-again after a crash is counted again even when its ledger had already folded it.
+commits input offsets (``agentmesh.supervisor._faust_overrides.before_commit``), and an
+event delivered again after a crash is counted again even when its ledger had already
+folded it. Which call events count is the task's ``CallTally``'s to say, as for the ledger.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from typing import Any
 
 import orjson
 
-from agentmesh.contracts import AgentEvent, LlmCall, StepFinished, TaskFailed, ToolCall
+from agentmesh.contracts import (
+    AgentEvent,
+    CallTally,
+    LlmCall,
+    StepFinished,
+    TaskFailed,
+    ToolCall,
+)
 from agentmesh.core.policy import Policy, SpendLimit
 from agentmesh.supervisor._breakers import Breaker, Transition
 from agentmesh.supervisor._outputs import ACTOR, Outputs
@@ -41,6 +49,14 @@ _NOT_AGENT_FAULTS = frozenset(
 _TENANT = "tenant:"
 
 
+def _an_outcome(body: LlmCall | ToolCall, offset: int, calls: CallTally) -> bool:
+    # A fallback member's failed attempt is no call of the task's, but it is an outcome of
+    # its provider (never replayed: only the chain's answer is journaled).
+    if isinstance(body, LlmCall) and body.attempt_of is not None:
+        return True
+    return calls.counted(body, offset)
+
+
 class Aggregator:
     def __init__(self, policy: Policy, signals_topic: str, breakers: Any, spend: Any) -> None:
         self.policy = policy
@@ -53,15 +69,18 @@ class Aggregator:
         self._pending: dict[str, Entries] = {}
         self._flushing = asyncio.Lock()
 
-    def observe(self, event: AgentEvent, partition: int, offset: int) -> None:
-        """Count the outcome and spend of the event at ``partition``/``offset`` of events."""
+    def observe(self, event: AgentEvent, partition: int, offset: int, calls: CallTally) -> None:
+        """Count the outcome and spend of the event at ``partition``/``offset`` of events;
+        ``calls`` (its task's, with the event folded in) says whether a call event counts."""
         body = event.body
         source = str(partition)
-        if isinstance(body, LlmCall) and not body.replayed:
+        if isinstance(body, LlmCall | ToolCall) and not _an_outcome(body, offset, calls):
+            return
+        if isinstance(body, LlmCall):
             self._count(f"model:{body.provider}", source, offset, int(body.status != "ok"))
             if body.cost_usd and self._limited(event.tenant):
                 self._count(f"{_TENANT}{event.tenant}", source, offset, str(body.cost_usd))
-        elif isinstance(body, ToolCall) and not body.replayed:
+        elif isinstance(body, ToolCall):
             if body.status in ("ok", "error", "timeout"):
                 self._count(f"tool:{body.tool}", source, offset, int(body.status != "ok"))
         elif isinstance(body, StepFinished) and body.outcome in ("handoff", "result", "waiting"):

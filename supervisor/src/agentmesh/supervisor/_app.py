@@ -264,7 +264,7 @@ class Supervisor:
             # may not have reached a summary before the crash: counted again, and skipped
             # by position where they had.
             if not isinstance(message, TaskSubmitted):
-                self.aggregator.observe(message, rec.partition, offset)
+                self.aggregator.observe(message, rec.partition, offset, stored.calls)
             return
         # Folded into a copy, stored only after the outputs went out: if sending fails and
         # the record is tried again, it is neither counted twice nor its decision lost.
@@ -272,13 +272,13 @@ class Supervisor:
         if isinstance(message, TaskSubmitted):
             breach = ledger.submitted(message, self.policy)
         else:
-            breach = ledger.event(message, self.policy)
+            breach = ledger.event(message, self.policy, offset)
         ledger.mark(topic, offset)
         if breach is not None:
             await self._stop(ledger, breach, cause=f"{topic}:{offset}")
         self.ledgers[task_id] = ledger
         if not isinstance(message, TaskSubmitted):
-            self.aggregator.observe(message, rec.partition, offset)
+            self.aggregator.observe(message, rec.partition, offset, ledger.calls)
 
     async def _stop(self, ledger: TaskLedger, breach: Breach, cause: str) -> None:
         kind = "loop" if breach.kind == "loop" else "budget"

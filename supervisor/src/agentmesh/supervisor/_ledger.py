@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from agentmesh.contracts import (
     AgentEvent,
     Budget,
+    CallTally,
     LlmCall,
     StepFinished,
     TaskCompleted,
@@ -73,12 +74,16 @@ class TaskLedger(BaseModel):
     applied: dict[str, int] = Field(
         default_factory=dict, description="per input topic: the last offset folded in"
     )
+    calls: CallTally = Field(
+        default_factory=CallTally, description="which call events counted (CallTally's rule)"
+    )
 
     def clone(self) -> TaskLedger:
         """A copy to fold into (cheaper than a deep copy: only the dicts are mutable)."""
         copy = self.model_copy()
         copy.repeats = dict(self.repeats)
         copy.applied = dict(self.applied)
+        copy.calls = self.calls.clone()
         return copy
 
     def seen(self, source: str, offset: int) -> bool:
@@ -98,20 +103,23 @@ class TaskLedger(BaseModel):
         self._rebudget(policy)
         return self.check(policy, task.submitted_at)
 
-    def event(self, event: AgentEvent, policy: Policy) -> Breach | None:
-        """Fold one event; the breach it causes, if it is the first one."""
+    def event(
+        self, event: AgentEvent, policy: Policy, position: int | None = None
+    ) -> Breach | None:
+        """Fold one event (at ``position`` of its partition); the breach it causes, if it
+        is the first one. Each call counts once (see ``agentmesh.contracts.CallTally``)."""
         self.tenant = event.tenant
         body = event.body
         if isinstance(body, LlmCall):
-            # A fallback member's failed attempt is part of the chain's one call.
-            if not body.replayed and body.attempt_of is None:
+            if self.calls.count(body, position):
                 self.steps += 1
                 self.tokens += body.input_tokens + body.output_tokens
                 self.cost_usd += body.cost_usd or 0
         elif isinstance(body, ToolCall):
-            if not body.replayed:
+            if self.calls.count(body, position):
                 self.steps += 1
         elif isinstance(body, StepFinished):
+            self.calls.finished(body)
             loop = self._handoffs(body, policy)
             if loop is not None:
                 return self._stop(loop)

@@ -10,7 +10,14 @@ from decimal import Decimal
 
 from aiokafka import TopicPartition
 
-from agentmesh.contracts import AgentEvent, Codec, DecodeError, SchemaRegistry, Topics
+from agentmesh.contracts import (
+    AgentEvent,
+    CallTally,
+    Codec,
+    DecodeError,
+    SchemaRegistry,
+    Topics,
+)
 from agentmesh.core._settings import Settings
 from agentmesh.core.transport import (
     ConsumerOptions,
@@ -38,14 +45,14 @@ class TaskTimeline:
     unpriced_calls: int = 0
     output_json: str | None = None
     failure: str | None = None
-    _seen_calls: set[str] = field(default_factory=set)
+    calls: CallTally = field(default_factory=CallTally)
 
     @property
     def finished(self) -> bool:
         return self.output_json is not None or self.failure is not None
 
-    def add(self, event: AgentEvent) -> None:
-        """Fold one event in (replayed usage of a call already counted is not counted twice)."""
+    def add(self, event: AgentEvent, position: int | None = None) -> None:
+        """Fold one event in; each call counts once (``agentmesh.contracts.CallTally``)."""
         self.events.append(event)
         body = event.body
         if body.kind == "handoff_emitted":  # written by runtimes before event v3
@@ -53,10 +60,8 @@ class TaskTimeline:
         elif body.kind == "step_finished":
             self.steps += 1
             self.hops = max([self.hops, *(h.hop for h in body.handoffs)])
-        elif body.kind == "llm_call" and body.attempt_of is not None:
-            pass  # a fallback member that failed inside one call: not a call of its own
-        elif body.kind in ("llm_call", "tool_call") and body.call_id not in self._seen_calls:
-            self._seen_calls.add(body.call_id)
+            self.calls.finished(body)
+        elif body.kind in ("llm_call", "tool_call") and self.calls.count(body, position):
             if body.kind == "tool_call":
                 self.tool_calls += 1
             else:
@@ -107,7 +112,7 @@ async def read_timeline(
                     event = await codec.decode(record.value)
                 except DecodeError:
                     continue
-                timeline.add(event)
+                timeline.add(event, record.offset)
                 if on_event is not None:
                     result = on_event(timeline, event)
                     if asyncio.iscoroutine(result):
