@@ -339,7 +339,9 @@ class Supervisor:
             why = unsigned or f"its signature (key {message.key_id}) is not by a trusted key"
             actions = [Refuse(message, why)]
         else:
-            actions = book.decision(message)
+            ledger: TaskLedger | None = self.ledgers.get(task_id)
+            blocked = None if ledger is None else ledger.approval_blocked(self.policy, now)
+            actions = book.decision(message, blocked)
         book.mark(topic, offset)
         await self.actions.act(task_id, actions, cause)
         self.reviews[task_id] = book

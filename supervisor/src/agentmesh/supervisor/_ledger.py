@@ -231,6 +231,45 @@ class TaskLedger(BaseModel):
             budget = budget.model_copy(update={"max_hops": budget.max_hops + self.extra_hops})
         self.budget = budget
 
+    def usage(self) -> str:
+        """What the task has used against its limits, e.g. ``tokens 932 of 300, steps 7``."""
+        b = self.budget
+
+        def of(used: object, limit: object) -> str:
+            return f"{used}" if limit is None else f"{used} of {limit}"
+
+        return (
+            f"tokens {of(self.tokens, b.max_tokens)}, steps {of(self.steps, b.max_steps)}, "
+            f"cost {of(self.cost_usd.normalize(), b.max_cost_usd)} USD, "
+            f"hops {of(self.max_hop, b.max_hops)}"
+        )
+
+    def approval_blocked(self, policy: Policy, now: datetime) -> str | None:
+        """Why approving a budget review could not let the task go on, if it could not:
+        the policy's extension leaves a limit the task has used up still used up."""
+        trial = self.clone()
+        if trial.status == "stopped" or trial.spent(now):
+            trial.budget = extend(trial.budget, policy)
+        ext, now_b, b = policy.budgets.extension, self.budget, trial.budget
+        short = [
+            f"{name}: used {used}, approving would allow {limit} "
+            f"({was} + {more} from budgets.extension.{name})"
+            for name, used, was, limit, more in (
+                ("tokens", trial.tokens, now_b.max_tokens, b.max_tokens, ext.tokens),
+                ("steps", trial.steps, now_b.max_steps, b.max_steps, ext.steps),
+                ("cost_usd", trial.cost_usd, now_b.max_cost_usd, b.max_cost_usd, ext.cost_usd),
+            )
+            if limit is not None and used >= limit
+        ]
+        if b.deadline is not None and now >= b.deadline:
+            short.append(f"deadline: {b.deadline.isoformat()} has passed")
+        if not short:
+            return None
+        return (
+            f"approving cannot let the work go on ({'; '.join(short)}): reject it, or raise "
+            "budgets.extension in the policy and approve again"
+        )
+
     def extend(self, policy: Policy, now: datetime) -> None:
         """A reviewer approved more budget: apply the policy's extension and run again."""
         self.extensions += 1

@@ -149,7 +149,12 @@ class ReviewActions:
 
     async def _reject(self, task_id: str, action: Reject, cause: str) -> None:
         req = action.request
-        await self.out.dead_letter(parked_dead_letter(req, action.reason, action.by))
+        ledger: TaskLedger | None = self.ledgers.get(task_id)
+        reason = action.reason
+        if ledger is not None and req.kind in TASK_LEVEL:
+            # The parked step's own reason speaks of its share; the task's totals are here.
+            reason = f"{reason}; the task used {ledger.usage()}"
+        await self.out.dead_letter(parked_dead_letter(req, reason, action.by))
         await self.out.command("task", task_id, "cancel", action.reason, cause=cause)
         await self.out.event(
             task_id,

@@ -123,7 +123,9 @@ class ReviewBook(BaseModel):
         self.pending[req.review_id] = Pending(request=req, expires_at=expires)
         return self._early_for(req.review_id)
 
-    def decision(self, dec: ReviewDecision) -> list[ReviewAction]:
+    def decision(self, dec: ReviewDecision, blocked: str | None = None) -> list[ReviewAction]:
+        """Fold a decision; ``blocked`` says why approving the task's budget review could not
+        let its work go on (the approval is then refused and the work stays parked)."""
         item = self.pending.get(dec.review_id)
         if item is None:
             if dec.review_id not in self.decided:
@@ -134,6 +136,8 @@ class ReviewBook(BaseModel):
             return [Refuse(dec, why)]
         if dec.decision == "reject":
             return self._reject(item, dec.reviewer, f"rejected by {dec.reviewer}: {dec.reason}")
+        if blocked is not None and item.request.kind == "budget":
+            return [Refuse(dec, blocked)]
         item.approvals[dec.reviewer] = dec.edited_payload_json
         if len(item.approvals) < item.request.required_approvals:
             return []

@@ -54,13 +54,18 @@ class TenantPolicy(_Strict):
 
 
 class Extension(_Strict):
-    """What approving a budget review adds to the task's limits."""
+    """What approving a budget review adds to the task's limits.
 
-    tokens: int = Field(default=0, ge=0)
-    cost_usd: Decimal = Field(default=Decimal(0), ge=0)
-    steps: int = Field(default=0, ge=0)
-    hops: int = Field(default=0, ge=0)
-    deadline_s: float = Field(default=0.0, ge=0)
+    A field left out keeps its default (as when the whole block is left out): writing
+    ``extension: {steps: 20}`` still adds 10,000 tokens. Write 0 to add nothing; the
+    supervisor then refuses an approval that could not let the stopped work go on.
+    """
+
+    tokens: int = Field(default=10_000, ge=0)
+    cost_usd: Decimal = Field(default=Decimal("0.50"), ge=0)
+    steps: int = Field(default=10, ge=0)
+    hops: int = Field(default=5, ge=0)
+    deadline_s: float = Field(default=300.0, ge=0)
 
 
 class BudgetPolicy(_Strict):
@@ -70,11 +75,7 @@ class BudgetPolicy(_Strict):
     agents: dict[str, Limits] = Field(default_factory=dict, description="defaults by entry agent")
     tenants: dict[str, TenantPolicy] = Field(default_factory=dict)
     on_breach: Literal["review", "dead_letter"] = "review"
-    extension: Extension = Field(
-        default_factory=lambda: Extension(
-            tokens=10_000, cost_usd=Decimal("0.50"), steps=10, hops=5, deadline_s=300.0
-        )
-    )
+    extension: Extension = Field(default_factory=Extension)
 
 
 class LoopPolicy(_Strict):
