@@ -38,7 +38,7 @@ def _decision(request: ReviewRequest, decision: str) -> ReviewDecision:
     return ReviewDecision(
         review_id=request.review_id,
         task_id=request.task_id,
-        decision=decision,  # type: ignore[arg-type]
+        decision=decision,
         reviewer="alice",
         reason="go on" if decision == "approve" else "too expensive",
         shown_sha256=hashlib.sha256(request.payload_json.encode()).hexdigest(),

@@ -51,7 +51,7 @@ def _decision(decision: str) -> ReviewDecision:
     return ReviewDecision(
         review_id="r1",
         task_id="t",
-        decision=decision,  # type: ignore[arg-type]
+        decision=decision,
         reviewer="alice",
         reason="ok",
         shown_sha256=shown_sha256(_request()),
