@@ -333,7 +333,7 @@ class Order(Contract):
 
 
 def test_a_key_names_the_same_request_whichever_client_wrote_it() -> None:
-    from agentmesh.gateway._submit import _fingerprint
+    from agentmesh.gateway._schema_check import fingerprint as _fingerprint
 
     schema = next(
         f["type"] for f in avro_schema(Handoff[Order])["fields"] if f["name"] == "payload"

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from agentmesh.agents._submit import _build
+from agentmesh.agents._build_task import build_task
 from agentmesh.agents.testing import AgentHarness
 from agentmesh.contracts import Budget, StepFinished
 from agentmesh.core.policy import Policy
@@ -27,7 +27,7 @@ POLICY = Policy.model_validate(
 
 
 def test_the_first_handoff_carries_the_tightest_of_submission_and_policy() -> None:
-    task, handoff = _build(
+    task, handoff = build_task(
         governed.mesh,
         "looper",
         Spin(),
@@ -46,7 +46,7 @@ def test_the_first_handoff_carries_the_tightest_of_submission_and_policy() -> No
 
 
 def test_without_a_policy_the_submission_is_the_budget() -> None:
-    _, handoff = _build(
+    _, handoff = build_task(
         governed.mesh,
         "payer",
         Refund(order="o", amount=1),
@@ -64,7 +64,7 @@ async def test_an_agent_stops_itself_at_a_stamped_policy_budget(
 ) -> None:
     """The looper would call its model forever; the stamped 3 steps park it after 3."""
     monkeypatch.setenv("LOOPER_DELAY_S", "0")
-    _, handoff = _build(
+    _, handoff = build_task(
         governed.mesh,
         "looper",
         Spin(),

@@ -13,6 +13,9 @@ exactly-once handoffs, journaled LLM/tool calls, retries, dead-lettering and con
         return Answer(text=reply.text)
 
     mesh = Mesh([answerer])      # `agentmesh run agent answerer --app mymodule:mesh`
+
+Put work into it with :class:`Submitter` (one producer for many tasks) or
+:func:`submit_task` (one task).
 """
 
 from agentmesh.agents._agent import Agent, Handler, StepPolicy, agent
@@ -36,6 +39,8 @@ from agentmesh.agents._mesh import Mesh, load_mesh
 from agentmesh.agents._outcome import Outcome, Outgoing
 from agentmesh.agents._prompts import Prompt, PromptSet
 from agentmesh.agents._scripted import ScriptedModel
+from agentmesh.agents._submit import submit_task
+from agentmesh.agents._submitter import Submission, Submitter
 from agentmesh.agents._tools import RetryPolicy, Tool, tool
 from agentmesh.agents.providers import (
     AnthropicChatModel,
@@ -85,6 +90,8 @@ __all__ = [
     "StepEnv",
     "StepPolicy",
     "StepStopped",
+    "Submission",
+    "Submitter",
     "TokenCounter",
     "Tool",
     "ToolArgumentsError",
@@ -97,5 +104,6 @@ __all__ = [
     "compose",
     "load_mesh",
     "model_from_spec",
+    "submit_task",
     "tool",
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentmesh.contracts import RegistryUnavailableError
@@ -17,14 +20,24 @@ _WHERE = ("body", "query", "path", "header")
 # What a field is for, added to its validation error (the bare rule does not say).
 _HINTS = {
     "idempotency-key": "the Idempotency-Key header names one request, so that a retry of it "
-    "is the same task; send a non-empty key of at most 200 characters, or leave it out",
+    "is the same task; send 1 to 200 characters with no control characters, or leave it out",
 }
+# What a field's pattern means, instead of the bare regular expression.
+_PATTERNS = {"idempotency-key": "holds a control character"}
+_UNREADABLE = "malformed body: not JSON text in UTF-8 ({why}); send UTF-8 encoded JSON"
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's class, not FastAPI's subclass: FastAPI itself raises Starlette's (a body
+    # it cannot decode, an unknown route), which a handler for the subclass never sees.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail: object = exc.detail  # str by FastAPI's typing; our handlers pass dicts too
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # The body could not be decoded (not UTF-8): a bad body like any other, so the
+            # same 422 as malformed JSON, not a bare 400.
+            message = _UNREADABLE.format(why=exc.__cause__)
+            return JSONResponse({"error": message, "field": None, "detail": None}, 422)
         body = detail if isinstance(detail, dict) else {"error": str(detail)}
         return JSONResponse(body, exc.status_code, headers=exc.headers)
 
@@ -35,13 +48,7 @@ def install_error_handlers(app: FastAPI) -> None:
             where = errors[0].get("loc", ("body", 0))[-1]
             message = f"malformed JSON body: {errors[0].get('msg')} (at character {where})"
             return JSONResponse({"error": message, "field": None, "detail": None}, 422)
-        detail = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in _WHERE),
-                "error": e.get("msg"),
-            }
-            for e in errors
-        ]
+        detail = [_field_error(e) for e in errors]
         first = detail[0] if detail else {"field": "", "error": "invalid request"}
         field = first["field"] or None
         message = f"{field or 'request body'}: {first['error']}"
@@ -57,6 +64,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryUnavailableError)
     async def registry_down(_: Request, exc: RegistryUnavailableError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, 503)
+
+
+def _field_error(error: Any) -> dict[str, str]:
+    field = ".".join(str(p) for p in error.get("loc", ()) if p not in _WHERE)
+    message = str(error.get("msg"))
+    if error.get("type") == "string_pattern_mismatch" and field in _PATTERNS:
+        message = _PATTERNS[field]
+    return {"field": field, "error": message}
 
 
 class BodyLimit:

@@ -10,11 +10,16 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from sse_starlette.sse import EventSourceResponse
 
 from agentmesh.contracts import Budget, ControlCommand, utcnow
+from agentmesh.core.submission import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    InputRejected,
+)
 from agentmesh.gateway._auth import Identity
 from agentmesh.gateway._models import SubmitTask, TaskAccepted, TaskStatus
 from agentmesh.gateway._state import GatewayState, state_of, who
 from agentmesh.gateway._streams import task_stream
-from agentmesh.gateway._submit import KeyReused, PayloadRejected, UnknownAgent
+from agentmesh.gateway._submit import KeyReused, UnknownAgent
 
 __all__ = ["issue_control", "router"]
 
@@ -31,16 +36,20 @@ async def submit_task(
         str | None,
         Header(
             min_length=1,
-            max_length=200,
+            max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
             description="names this request: a retry with the same key is the same task; "
-            "a key sent with a different agent, tenant or input is refused (422)",
+            "a key sent with a different agent, tenant or input is refused (422); no "
+            "control characters",
         ),
     ] = None,
 ) -> TaskAccepted:
-    """Publish a task to its entry agent (validated against the agent's registered input
-    schema). A retry with the same `Idempotency-Key` is the same task; the same key with a
-    different agent, tenant or input gets 422. The first handoff carries the effective
-    budget: the tightest of `budget` and the governance policy's limits."""
+    """Publish a task to its entry agent. The input is checked as the agent checks it: by
+    its input model when the gateway has the mesh (`AGENTMESH_APP`), else by its registered
+    schema; a 422 names the field (`input.question`). A retry with the same
+    `Idempotency-Key` is the same task; the same key with a different agent, tenant or input
+    gets 422. The first handoff carries the effective budget: the tightest of `budget` and
+    the governance policy's limits."""
     b = body.budget
     budget = Budget(
         max_tokens=b.max_tokens if b else None,
@@ -62,9 +71,13 @@ async def submit_task(
     except UnknownAgent as exc:
         detail = {"error": str(exc), "field": "agent", "detail": {"known": exc.known}}
         raise HTTPException(404, detail) from None
-    except PayloadRejected as exc:
-        field = f"input.{exc.field}" if exc.field != "payload" else "input"
-        raise HTTPException(422, {"error": str(exc), "field": field}) from None
+    except InputRejected as exc:
+        refused: dict[str, object] = {
+            "error": str(exc),
+            "field": exc.field,
+            "detail": exc.as_dicts(),
+        }
+        raise HTTPException(422, refused) from None
     except KeyReused as exc:
         detail = {"error": str(exc), "field": "Idempotency-Key", "detail": {"task_id": exc.task_id}}
         raise HTTPException(422, detail) from None

@@ -7,6 +7,7 @@ client reconnecting with ``Last-Event-ID`` misses nothing and sees nothing twice
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -26,14 +27,32 @@ from agentmesh.core.transport import (
 __all__ = ["audit_stream", "parse_positions", "task_stream"]
 
 
+# Kafka's own bounds: a partition is an int32, an offset an int64. Past them a position is
+# malformed, not merely far: aiokafka cannot encode the fetch and the stream would stall.
+_MAX_PARTITION, _MAX_OFFSET = 2**31 - 1, 2**63 - 1
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def parse_positions(text: str | None) -> dict[int, int]:
-    """``"0:12,3:40"`` → {0: 12, 3: 40}; anything malformed is ignored (start fresh)."""
+    """``"0:12,3:40"`` → {0: 12, 3: 40}; anything malformed is ignored (start fresh),
+    including partitions and offsets beyond what Kafka can hold."""
     out: dict[int, int] = {}
     for part in (text or "").split(","):
         p, _, o = part.partition(":")
-        if p.strip().isdigit() and o.strip().isdigit():
-            out[int(p)] = int(o)
+        partition, offset = _number(p, _MAX_PARTITION), _number(o, _MAX_OFFSET)
+        if partition is not None and offset is not None:
+            out[partition] = offset
     return out
+
+
+def _number(text: str, limit: int) -> int | None:
+    """ASCII digits up to ``limit``, else None (``str.isdigit`` also takes "²", which
+    ``int`` refuses, and ``int`` refuses over 4,300 digits)."""
+    text = text.strip()
+    if not _DIGITS.fullmatch(text) or len(text) > len(str(limit)):
+        return None
+    value = int(text)
+    return value if value <= limit else None
 
 
 async def task_stream(

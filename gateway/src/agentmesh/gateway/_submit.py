@@ -1,21 +1,26 @@
-"""Publishing a task from the gateway, validated against the registry, not against code.
+"""Publishing a task from the gateway, checked as the agent will check it.
 
-The gateway does not import agents: an agent's input contract is the schema registered for
-its inbox (``<ns>.agent.<name>-value``). The payload is checked against that schema (the
-error names the field), and the task record and first handoff are written in one
-transaction, exactly as ``agentmesh task submit`` writes them. The first handoff carries the
-effective budget (the tightest of the submitted one and the policy's limits), so agents
-enforce the policy before each call; the task record keeps what was submitted, from which
-the supervisor's ledger derives the same budget.
+With the mesh's code at hand (``AGENTMESH_APP``, as ``make run`` sets it) the input is
+checked by the entry agent's own model, with the same function ``agentmesh task submit``
+and ``agentmesh.agents.Submitter`` use (:func:`agentmesh.core.submission.check_input`).
+Without it, by the schema registered for the agent's inbox (``<ns>.agent.<name>-value``):
+missing, unknown and mistyped fields. Either way the error names the field as the user wrote
+it (``input.question``). The task record and first handoff are written in one transaction,
+exactly as ``agentmesh task submit`` writes them; the first handoff carries the effective
+budget (the tightest of the submitted one and the policy's limits), so agents enforce the
+policy before each call; the task record keeps what was submitted, from which the
+supervisor's ledger derives the same budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import importlib
 import io
 from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,6 +31,7 @@ from fastavro.validation import validate
 from agentmesh.contracts import (
     Budget,
     Codec,
+    Contract,
     DecodeError,
     SchemaRegistry,
     TaskSubmitted,
@@ -38,6 +44,7 @@ from agentmesh.contracts import (
 )
 from agentmesh.core import Settings
 from agentmesh.core.policy import Policy, effective_budget
+from agentmesh.core.submission import InputRejected, Problem, check_idempotency_key, check_input
 from agentmesh.core.transport import (
     KafkaConnection,
     ProducerOptions,
@@ -47,8 +54,9 @@ from agentmesh.core.transport import (
 )
 from agentmesh.gateway._batcher import TransactionalBatcher
 from agentmesh.gateway._json import printable, unencodable
+from agentmesh.gateway._schema_check import Fingerprint, fingerprint, schema_problems, with_defaults
 
-__all__ = ["KeyReused", "PayloadRejected", "Submitter", "UnknownAgent"]
+__all__ = ["KeyReused", "PayloadRejected", "Submitter", "UnknownAgent", "input_models"]
 
 
 class UnknownAgent(LookupError):
@@ -58,12 +66,9 @@ class UnknownAgent(LookupError):
         self.known = known
 
 
-class PayloadRejected(ValueError):
-    """The input does not fit the agent's input schema; ``field`` says where."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class PayloadRejected(InputRejected):
+    """The input does not fit the agent's input (its model, else its registered schema);
+    ``field`` names where, as the user wrote it (``input.order``)."""
 
 
 class KeyReused(ValueError):
@@ -78,24 +83,74 @@ class KeyReused(ValueError):
         self.task_id = task_id
 
 
-# A request as an Idempotency-Key names it: a digest of its agent, tenant and input.
-Fingerprint = bytes
+def input_models(app: str | None) -> dict[str, type[Contract]]:
+    """agent → input model of the mesh ``app`` names (``package.module:attribute``, as
+    ``AGENTMESH_APP``); empty without one. The gateway reads the mesh, never runs it."""
+    if app is None:
+        return {}
+    module_name, _, attr = app.partition(":")
+    try:
+        mesh = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"AGENTMESH_APP={app!r}: {exc}") from None
+    agents = getattr(mesh, "agents", None)
+    if not isinstance(agents, Mapping):
+        raise TypeError(f"AGENTMESH_APP={app!r} is {type(mesh).__name__}, not a mesh")
+    return {
+        name: a.input
+        for name, a in agents.items()
+        if isinstance(getattr(a, "input", None), type) and issubclass(a.input, Contract)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbox:
+    """An agent's inbox as registered: framing, parsed schema, its payload's schema."""
+
+    header: bytes
+    parsed: Any
+    payload: Any  # the payload's schema as registered (fingerprints, defaults)
+    named: dict[str, Any]  # named types of the parsed schema (field checks)
+
+    @property
+    def payload_parsed(self) -> Any:
+        return next(f["type"] for f in self.parsed["fields"] if f["name"] == "payload")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One checked submission, ready to be written."""
+
+    agent: str
+    datum: Any  # the input as Avro data
+    input_json: str  # the input as the task record keeps it
+    inbox: _Inbox
+    budget: Budget
+    tenant: str
+    submitted_by: str
+    idempotency_key: str | None
+    labels: dict[str, str]
 
 
 class Submitter:
     """One transactional producer, reused; schemas of inboxes cached after first use."""
 
     def __init__(
-        self, settings: Settings, registry: SchemaRegistry, policy: Policy | None = None
+        self,
+        settings: Settings,
+        registry: SchemaRegistry,
+        policy: Policy | None = None,
+        models: Mapping[str, type[Contract]] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.namespace)
         self.registry = registry
         self.policy = policy or Policy()
+        # The entry agents' own models, when the gateway has the mesh (AGENTMESH_APP).
+        self.models = dict(models) if models is not None else input_models(settings.app)
         self.conn = KafkaConnection.from_settings(settings)
         self.task_codec = Codec(TaskSubmitted, Topics.subject(self.topics.tasks), registry)
-        self._inboxes: dict[str, tuple[bytes, Any, dict[str, Any]]] = {}
-        self._names: dict[str, str] = {}
+        self._inboxes: dict[str, _Inbox] = {}
         # idempotency key → (task id, the request it named; None: not known)
         self._recent: OrderedDict[str, tuple[str, Fingerprint | None]] = OrderedDict()
         self._inflight: dict[str, tuple[Fingerprint, asyncio.Future[str]]] = {}
@@ -130,12 +185,12 @@ class Submitter:
                     # of it is a duplicate, not compared.
                     with contextlib.suppress(ValueError, TypeError):
                         data = orjson.loads(task.input_json)
-                        seen = _fingerprint(agent, task.tenant, data, schemas[agent])
+                        seen = fingerprint(agent, task.tenant, data, schemas[agent])
                     self._recent[task.idempotency_key] = (task.task_id, seen)
 
     async def _payload_schema_or_none(self, agent: str) -> Any:
         try:
-            return (await self._inbox(agent))[2]
+            return (await self._inbox(agent)).payload
         except UnknownAgent:
             return None
 
@@ -154,7 +209,7 @@ class Submitter:
             await admin.close()
         return sorted(n for n in names if "." not in n)
 
-    async def _inbox(self, agent: str) -> tuple[bytes, Any, dict[str, Any]]:
+    async def _inbox(self, agent: str) -> _Inbox:
         cached = self._inboxes.get(agent)
         if cached is not None:
             return cached
@@ -166,9 +221,10 @@ class Submitter:
         if found is None or agent not in await self.known_agents():
             raise UnknownAgent(agent, await self.known_agents())
         schema_id, schema = found
-        payload_schema = next(f["type"] for f in schema["fields"] if f["name"] == "payload")
-        entry = (frame_header(schema_id), parse_schema(schema), payload_schema)
-        self._names[agent] = _fullname(payload_schema)
+        named: dict[str, Any] = {}
+        parsed = parse_schema(schema, named_schemas=named)
+        payload = next(f["type"] for f in schema["fields"] if f["name"] == "payload")
+        entry = _Inbox(frame_header(schema_id), parsed, payload, named)
         self._inboxes[agent] = entry
         return entry
 
@@ -185,125 +241,121 @@ class Submitter:
     ) -> tuple[TaskSubmitted, bool]:
         """Publish; returns the task and whether it is new (False: a retried submission).
 
+        :raises PayloadRejected: the input does not fit (``field`` says where).
         :raises KeyReused: ``idempotency_key`` named a different request.
         """
-        header, parsed, payload_schema = await self._inbox(agent)
-        # Parsed as JSON, yet not writable as JSON or Avro (a huge integer, a lone surrogate).
-        found = unencodable(payload)
-        if found is not None:
-            raise PayloadRejected(found[0], f"input cannot be written: {found[1]}")
-        if idempotency_key is not None:
-            this = _fingerprint(agent, tenant, payload, payload_schema)
-            # A retry racing the original waits for it rather than publishing again.
-            earlier = self._recent.get(idempotency_key)
-            if earlier is None and idempotency_key in self._inflight:
-                fingerprint, pending = self._inflight[idempotency_key]
-                with contextlib.suppress(Exception):
-                    earlier = (await asyncio.shield(pending), fingerprint)
-            if earlier is not None:
-                task_id, theirs = earlier
-                if theirs is not None and theirs != this:
-                    raise KeyReused(idempotency_key, task_id)
-                return _stub(task_id, agent, tenant, submitted_by, idempotency_key), False
-            mine: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self._inflight[idempotency_key] = (this, mine)
+        inbox = await self._inbox(agent)
+        datum, input_json = self._checked(agent, payload, inbox)
+        request = _Request(
+            agent, datum, input_json, inbox, budget, tenant, submitted_by, idempotency_key, labels
+        )
+        if idempotency_key is None:
+            return await self._publish(request), True
+        check_idempotency_key(idempotency_key, field="Idempotency-Key")
+        this = fingerprint(agent, tenant, payload, inbox.payload)
+        earlier = await self._earlier(idempotency_key, this)
+        if earlier is not None:
+            return _stub(earlier, agent, tenant, submitted_by, idempotency_key), False
+        mine: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._inflight[idempotency_key] = (this, mine)
         try:
-            task = await self._publish(
-                agent,
-                payload,
-                header,
-                parsed,
-                payload_schema,
-                budget=budget,
-                tenant=tenant,
-                submitted_by=submitted_by,
-                idempotency_key=idempotency_key,
-                labels=labels,
-            )
+            task = await self._publish(request)
         except BaseException as exc:
-            if idempotency_key is not None:
-                self._inflight.pop(idempotency_key, None)
-                if isinstance(exc, Exception):
-                    mine.set_exception(exc)
-                    mine.exception()  # marked retrieved: nobody else may be waiting
-                else:
-                    mine.cancel()
-            raise
-        if idempotency_key is not None:
-            self._recent[idempotency_key] = (task.task_id, this)
-            while len(self._recent) > 100_000:
-                self._recent.popitem(last=False)
             self._inflight.pop(idempotency_key, None)
-            mine.set_result(task.task_id)
+            if isinstance(exc, Exception):
+                mine.set_exception(exc)
+                mine.exception()  # marked retrieved: nobody else may be waiting
+            else:
+                mine.cancel()
+            raise
+        self._recent[idempotency_key] = (task.task_id, this)
+        while len(self._recent) > 100_000:
+            self._recent.popitem(last=False)
+        self._inflight.pop(idempotency_key, None)
+        mine.set_result(task.task_id)
         return task, True
 
-    async def _publish(
-        self,
-        agent: str,
-        payload: dict[str, Any],
-        header: bytes,
-        parsed: Any,
-        payload_schema: Any,
-        *,
-        budget: Budget,
-        tenant: str,
-        submitted_by: str,
-        idempotency_key: str | None,
-        labels: dict[str, str],
-    ) -> TaskSubmitted:
-        data = _with_defaults(payload_schema, payload)
-        task_id = task_id_for(idempotency_key) if idempotency_key else new_id()
+    async def _earlier(self, key: str, this: Fingerprint) -> str | None:
+        """The task ``key`` already names (a retry), or None; KeyReused if it named another
+        request. A retry racing the original waits for it rather than publishing again."""
+        earlier = self._recent.get(key)
+        if earlier is None and key in self._inflight:
+            theirs, pending = self._inflight[key]
+            with contextlib.suppress(Exception):
+                earlier = (await asyncio.shield(pending), theirs)
+        if earlier is None:
+            return None
+        task_id, theirs_or_none = earlier
+        if theirs_or_none is not None and theirs_or_none != this:
+            raise KeyReused(key, task_id)
+        return task_id
+
+    def _checked(self, agent: str, payload: dict[str, Any], inbox: _Inbox) -> tuple[Any, str]:
+        """(the payload as its Avro datum, as JSON for the task record), or PayloadRejected."""
+        # Parsed as JSON, yet not writable as JSON or Avro (a huge integer, a lone surrogate).
+        found = unencodable(payload, "input")
+        if found is not None:
+            problem = found[1].removeprefix(f"{found[0]}: ")
+            raise PayloadRejected([Problem(found[0], f"cannot be written: {problem}")])
+        model = self.models.get(agent)
+        if model is not None:
+            try:
+                typed = check_input(model, payload)
+            except InputRejected as exc:
+                raise PayloadRejected(exc.problems) from None
+            return to_datum(typed), typed.model_dump_json()
+        problems = schema_problems(inbox.payload_parsed, payload, inbox.named)
+        if problems:
+            raise PayloadRejected(problems)
+        return with_defaults(inbox.payload, payload), orjson.dumps(payload).decode()
+
+    async def _publish(self, r: _Request) -> TaskSubmitted:
+        task_id = task_id_for(r.idempotency_key) if r.idempotency_key else new_id()
         now = utcnow()
         handoff = {
             "task_id": task_id,
             "handoff_id": task_id,
             "parent_id": None,
-            "from_agent": submitted_by,
-            "to_agent": agent,
+            "from_agent": r.submitted_by,
+            "to_agent": r.agent,
             "hop": 0,
             "created_at": now,
-            "tenant": tenant,
+            "tenant": r.tenant,
             # What agents enforce locally before each call; the ledger derives the same.
             "budget": to_datum(
-                effective_budget(budget, self.policy.limits_for(tenant, agent), now)
+                effective_budget(r.budget, self.policy.limits_for(r.tenant, r.agent), now)
             ),
             "context": [],
-            "idempotency_key": idempotency_key or task_id,
-            "payload": data,
+            "idempotency_key": r.idempotency_key or task_id,
+            "payload": r.datum,
         }
         try:
-            validate(handoff, parsed, raise_errors=True, strict=True)
-        except AvroValidationError as exc:
-            field, problem = _problem(exc, self._names.get(agent, ""))
-            raise PayloadRejected(
-                field, f"input does not fit {agent!r}'s input schema: {problem}"
-            ) from None
-        try:
+            validate(handoff, r.inbox.parsed, raise_errors=True, strict=True)
             task = TaskSubmitted(
                 task_id=task_id,
-                tenant=tenant,
-                entry_agent=agent,
-                input_json=orjson.dumps(payload).decode(),
-                budget=budget,
+                tenant=r.tenant,
+                entry_agent=r.agent,
+                input_json=r.input_json,
+                budget=r.budget,
                 submitted_at=now,
-                submitted_by=submitted_by,
-                idempotency_key=idempotency_key,
-                labels=labels,
+                submitted_by=r.submitted_by,
+                idempotency_key=r.idempotency_key,
+                labels=r.labels,
             )
             task_value = self.task_codec.encode(task)
             buf = io.BytesIO()
-            buf.write(header)
-            schemaless_writer(buf, parsed, handoff)
-        except (TypeError, ValueError, OverflowError) as exc:
-            # Whatever `unencodable` missed is still the input's fault, not a server error.
-            raise PayloadRejected(
-                "payload", f"input cannot be written as JSON and Avro: {exc}"
-            ) from None
+            buf.write(r.inbox.header)
+            schemaless_writer(buf, r.inbox.parsed, handoff)
+        except (AvroValidationError, TypeError, ValueError, OverflowError) as exc:
+            # Checked field by field above; whatever still does not fit the registered
+            # schema (a model newer than it) is the input's fault, not a server error.
+            problem = f"does not fit {r.agent!r}'s registered input schema: {exc}"
+            raise PayloadRejected([Problem("input", problem)]) from None
         key = task_id.encode()
         await self._writer.write(
             [
                 (self.topics.tasks, key, task_value),
-                (self.topics.agent(agent), key, buf.getvalue()),
+                (self.topics.agent(r.agent), key, buf.getvalue()),
             ]
         )
         return task
@@ -318,69 +370,3 @@ def _stub(task_id: str, agent: str, tenant: str, by: str, key: str) -> TaskSubmi
         submitted_by=by,
         idempotency_key=key,
     )
-
-
-def _fingerprint(agent: str, tenant: str, payload: Any, payload_schema: Any) -> Fingerprint:
-    """The request an Idempotency-Key names. Defaults are filled in and integral floats
-    read as integers, so the same input written by another client (the CLI writes every
-    field, 5 as 5.0) is the same request."""
-    data = payload if payload_schema is None else _with_defaults(payload_schema, payload)
-    text = orjson.dumps([agent, tenant, _canonical(data)], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(text).digest()
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    return value
-
-
-def _with_defaults(schema: Any, data: Any) -> Any:
-    """``data`` with every missing record field that has a default filled in (recursively)."""
-    if isinstance(schema, dict) and schema.get("type") == "record" and isinstance(data, dict):
-        out = dict(data)
-        for f in schema["fields"]:
-            if f["name"] not in out and "default" in f:
-                out[f["name"]] = f["default"]
-            if f["name"] in out:
-                out[f["name"]] = _with_defaults(f["type"], out[f["name"]])
-        return out
-    if isinstance(schema, list) and data is not None:
-        for branch in schema:
-            if (
-                isinstance(branch, dict)
-                and branch.get("type") == "record"
-                and isinstance(data, dict)
-            ):
-                return _with_defaults(branch, data)
-    return data
-
-
-def _fullname(schema: Any) -> str:
-    if isinstance(schema, dict) and "name" in schema:
-        name = str(schema["name"])
-        namespace = schema.get("namespace")
-        return name if "." in name or not namespace else f"{namespace}.{name}"
-    return ""
-
-
-def _problem(exc: AvroValidationError, payload_name: str) -> tuple[str, str]:
-    """(the payload field at fault, what is wrong with it). fastavro names fields by their
-    record's full name (``dev.agentmesh.Refund.order``); the client knows them as ``order``."""
-    found = list(getattr(exc, "errors", None) or [])
-    if not found:
-        return "payload", str(exc)
-    first = found[0]
-    field = str(getattr(first, "field", "") or "")
-    if payload_name and field.startswith(payload_name + "."):
-        field = field[len(payload_name) + 1 :]
-    elif field == payload_name or not field:
-        field = "payload"
-    datum = getattr(first, "datum", None)
-    expected = getattr(first, "schema", None)
-    shown = "missing" if datum is None else f"{datum!r}"
-    return field, f"{field}: {shown}, expected {expected}"
