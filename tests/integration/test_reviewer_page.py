@@ -257,6 +257,10 @@ async def _a_budget_stop_is_edited_in_the_page_then_rejected(
     await expect(card).to_be_visible(timeout=30_000)
     await expect(card.get_by_test_id("item-kind")).to_have_text("budget")
     await expect(card.get_by_test_id("item-reason")).to_contain_text("steps used")
+    # The task's own totals against its limits, from the supervisor's ledger.
+    await expect(card.get_by_test_id("item-task-usage")).to_contain_text(
+        re.compile(r"steps \d+ of \d+"), timeout=30_000
+    )
     submit, edited = card.get_by_test_id("decision-submit"), card.get_by_test_id("edited-payload")
     error = card.get_by_test_id("edited-payload-error")
     await expect(edited).to_be_hidden()

@@ -13,9 +13,10 @@ import pytest
 from agentmesh.agents._submit import submit_task
 from agentmesh.contracts import AuditRecord, ReviewDecision, ReviewRequest, SchemaRegistry, Topics
 from agentmesh.core import Settings
+from agentmesh.core.views import read_ledger
 from tests.apps import governed
 from tests.runtime_helpers import dead_letters, running, wait_for
-from tests.supervisor_helpers import SupervisorProcess, decoded, ledgers, send_decision
+from tests.supervisor_helpers import SupervisorProcess, decoded, send_decision
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -80,8 +81,11 @@ async def test_an_approval_that_cannot_let_the_work_go_on_is_refused_and_kept_pa
             "(3 + 0 from budgets.extension.steps)): reject it, or raise budgets.extension "
             "in the policy and approve again"
         )
-        ledger = (await ledgers(s))[task.task_id]
-        assert (ledger["status"], ledger["steps"], ledger["extensions"]) == ("stopped", 4, 0)
+        ledger = await read_ledger(s, task.task_id)
+        assert ledger is not None
+        assert (ledger.status, ledger.steps, ledger.extensions) == ("stopped", 4, 0)
+        assert ledger.budget.max_steps == 3
+        assert ledger.as_json()["used"]["steps"] == 4
         assert "budget_extended" not in [a.decision for a in await _audit(s, task.task_id)]
 
         # Still parked: a rejection is what ends it, and the dead letter tells the truth.

@@ -101,3 +101,36 @@ def test_a_too_small_extension_is_refused_too() -> None:
     why = _stopped_at(932, policy).approval_blocked(policy, utcnow())
     assert why is not None
     assert "tokens: used 932, approving would allow 800 (300 + 500 from" in why
+
+
+def test_a_budget_item_shows_the_tasks_totals_and_why_approving_would_be_refused() -> None:
+    import orjson
+
+    from agentmesh.contracts import AuditRecord
+    from agentmesh.core.views import fold_reviews
+    from agentmesh.supervisor._review_actions import usage
+
+    policy = _policy({"tokens": 0})
+    details = {"kind": "budget", **usage(_stopped_at(932, policy), policy)}
+    audit = AuditRecord(
+        chain="0",
+        seq=0,
+        prev_sha256="0" * 64,
+        sha256="1" * 64,
+        actor="supervisor",
+        decision="review_requested",
+        task_id="t",
+        subject="r1",
+        details_json=orjson.dumps(details).decode(),
+    )
+    (item,) = fold_reviews([_request()], [], [audit]).values()
+    shown = item.as_json()
+    assert shown["reason"] == "budget: tokens used 0, allowed 0"  # the parked step's share
+    assert shown["task_usage"] == "tokens 932 of 300, steps 1, cost 0 USD, hops 0"
+    assert shown["limits"] == {
+        "max_steps": None,
+        "max_tokens": 300,
+        "max_cost_usd": None,
+        "max_hops": None,
+    }
+    assert shown["approval_blocked"] == _stopped_at(932, policy).approval_blocked(policy, utcnow())

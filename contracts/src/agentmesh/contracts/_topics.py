@@ -48,6 +48,12 @@ class Topics:
     def claims(self) -> str:
         return f"{self.namespace}.claims"
 
+    @property
+    def ledgers(self) -> str:
+        """The supervisor's task ledgers (faust's changelog of its ``ledgers`` table, keyed by
+        the task id as JSON, co-partitioned with the events): what budgets are enforced on."""
+        return f"{self.namespace}.supervisor-ledgers-changelog"
+
     def agent(self, name: str) -> str:
         """The inbox of agent ``name``."""
         if not _AGENT_NAME.match(name):

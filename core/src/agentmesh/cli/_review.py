@@ -95,7 +95,7 @@ def list_reviews(
             i["status"],
             f"{len(i['approvals'])}/{i['required_approvals']}",
             str(i["requested_at"])[:19].replace("T", " "),
-            i["reason"],
+            _why(i),
         )
     out_console.print(table)
     if len(items) == 1:
@@ -249,3 +249,14 @@ def _decide(  # noqa: PLR0917 - one value per CLI flag
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _why(item: dict[str, Any]) -> str:
+    """The parked step's reason, the task's totals when the supervisor recorded them, and
+    why approving would be refused."""
+    parts = [item["reason"]]
+    if item.get("task_usage"):
+        parts.append(f"task used {item['task_usage']}")
+    if item.get("approval_blocked"):
+        parts.append(f"[bold]{item['approval_blocked']}[/bold]")
+    return "\n".join(parts)

@@ -325,7 +325,7 @@ class Supervisor:
                         "reason": message.reason,
                         "required_approvals": message.required_approvals,
                         # What the task has used so far, for the people who decide.
-                        **usage(self.ledgers.get(task_id)),
+                        **usage(self.ledgers.get(task_id), self.policy),
                     },
                 )
         elif self._trusted and not any(verify_decision(message, k) for k in self._trusted):

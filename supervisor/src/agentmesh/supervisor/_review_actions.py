@@ -178,13 +178,25 @@ class ReviewActions:
         )
 
 
-def usage(ledger: TaskLedger | None) -> dict[str, Any]:
+def usage(ledger: TaskLedger | None, policy: Policy) -> dict[str, Any]:
+    """What the task has used against its limits, for the people who decide: the task's
+    totals (a parked step's own reason speaks only of its share of the budget), and why
+    approving could not let it go on, if it could not."""
     if ledger is None:
         return {}
+    b = ledger.budget
     return {
         "cost_so_far_usd": str(ledger.cost_usd),
         "tokens_so_far": ledger.tokens,
         "steps_so_far": ledger.steps,
+        "task_usage": ledger.usage(),
+        "limits": {
+            "max_steps": b.max_steps,
+            "max_tokens": b.max_tokens,
+            "max_cost_usd": None if b.max_cost_usd is None else str(b.max_cost_usd),
+            "max_hops": b.max_hops,
+        },
+        "approval_blocked": ledger.approval_blocked(policy, datetime.now(UTC)),
     }
 
 

@@ -1,5 +1,5 @@
-"""The mesh's topics as people and scripts see them: a task's timeline, the review queue,
-control rules, and any topic tailed as readable records.
+"""The mesh's topics as people and scripts see them: a task's timeline and its ledger, the
+review queue, control rules, and any topic tailed as readable records.
 
 The CLI and the gateway read through these, so both show the same thing.
 """
@@ -7,6 +7,10 @@ The CLI and the gateway read through these, so both show the same thing.
 from agentmesh.core.views._control import (
     live_rules,
     publish_control,
+)
+from agentmesh.core.views._ledger import (
+    TaskLedgerView,
+    read_ledger,
 )
 from agentmesh.core.views._reviews import (
     ReviewConflict,
@@ -41,6 +45,7 @@ __all__ = [
     "Start",
     "TailRecord",
     "TailSpec",
+    "TaskLedgerView",
     "TaskTimeline",
     "TopicMissing",
     "UnknownReview",
@@ -51,6 +56,7 @@ __all__ = [
     "live_rules",
     "parse_since",
     "publish_control",
+    "read_ledger",
     "read_reviews",
     "read_timeline",
     "record_time",

@@ -73,7 +73,14 @@ class ReviewEntry:
             self.votes[found.reviewer] = found
         elif found.decision == "review_requested":
             details = orjson.loads(found.details_json)
-            keys = ("cost_so_far_usd", "tokens_so_far", "steps_so_far")
+            keys = (
+                "cost_so_far_usd",
+                "tokens_so_far",
+                "steps_so_far",
+                "task_usage",
+                "limits",
+                "approval_blocked",
+            )
             self.usage = {k: details[k] for k in keys if k in details}
         elif found.decision in ("review_released", "review_rejected"):
             released = found.decision == "review_released"
@@ -100,6 +107,13 @@ class ReviewEntry:
             else self.usage.get("cost_so_far_usd"),
             "tokens_so_far": self.usage.get("tokens_so_far"),
             "steps_so_far": self.usage.get("steps_so_far"),
+            # The task's totals against its limits when parked, and why approving could not
+            # let it go on (budget items; the supervisor refuses such an approval).
+            "task_usage": self.usage.get("task_usage"),
+            "limits": self.usage.get("limits"),
+            "approval_blocked": self.usage.get("approval_blocked")
+            if r.kind == "budget"
+            else None,
             "tools_called": r.tools_called,
             "trace_id": r.trace_id,
             "required_approvals": r.required_approvals,

@@ -415,6 +415,20 @@
           : `$${item.cost_so_far_usd}`,
       ),
       ...detailRow(
+        "Task used",
+        "item-task-usage",
+        item.task_usage
+          ? el("span", { text: item.task_usage })
+          : el("span", { class: "none", text: "not recorded" }),
+      ),
+      ...(item.approval_blocked
+        ? detailRow(
+            "Approving",
+            "item-approval-blocked",
+            el("strong", { class: "expired", text: item.approval_blocked }),
+          )
+        : []),
+      ...detailRow(
         "Trace",
         "item-trace-id",
         item.trace_id ? el("code", { text: item.trace_id }) : el("span", { class: "none", text: "none" }),
