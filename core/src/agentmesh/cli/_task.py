@@ -6,24 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.table import Table
 
-from agentmesh.cli._apps import AppOption, load_app, running_demo_app
-from agentmesh.cli._output import (
-    JsonOption,
-    err_console,
-    fail,
-    out_console,
-    print_json,
-    shell_command,
-)
+from agentmesh.cli._output import JsonOption, err_console, fail, out_console, print_json
 from agentmesh.cli._remote import ByOpt, GatewayOpt, TokenOpt, no_by_with_gateway, run
+from agentmesh.cli._submit import submit
 from agentmesh.core import get_settings
 
 if TYPE_CHECKING:
@@ -33,118 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["describe", "task_app", "timeline_json"]
 
 task_app = typer.Typer(help="Submit tasks and follow what happens to them.", no_args_is_help=True)
-
-
-@task_app.command()
-def submit(  # noqa: PLR0917 - each option is one CLI flag
-    agent: Annotated[str, typer.Argument(help="The entry agent that receives the task.")],
-    input_json: Annotated[str, typer.Option("--input", help="The agent's input payload, JSON.")],
-    app: AppOption = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Token budget of the task.")] = None,
-    max_cost_usd: Annotated[str | None, typer.Option(help="Cost budget in USD, e.g. 0.50.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="LLM + tool calls allowed.")] = None,
-    max_hops: Annotated[int | None, typer.Option(help="Handoffs allowed.")] = None,
-    deadline_s: Annotated[float | None, typer.Option(help="Wall-clock limit, seconds.")] = None,
-    idempotency_key: Annotated[str | None, typer.Option(help="Same key, same task.")] = None,
-    tenant: Annotated[str, typer.Option(help="Whose task it is (budgets, spend).")] = "default",
-    gateway: GatewayOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Publish a task to AGENT and print its id (the payload is validated first).
-
-    Straight to Kafka (the mesh's models validate it: --app), or with --gateway through the
-    gateway, which validates it against AGENT's registered schema and records your token's
-    name as the submitter.
-    """
-    from agentmesh.agents import AgentError
-    from agentmesh.agents._submit import submit_task
-    from agentmesh.contracts import Budget, ContractError, SchemaRegistry, utcnow
-
-    try:
-        payload: Any = orjson.loads(input_json)
-    except orjson.JSONDecodeError as exc:
-        fail(f"--input is not valid JSON: {exc}", json_mode=json_out, code=2)
-    limits = {
-        "max_tokens": max_tokens,
-        "max_cost_usd": max_cost_usd,
-        "max_steps": max_steps,
-        "max_hops": max_hops,
-        "deadline_s": deadline_s,
-    }
-    if gateway:
-        body = {"agent": agent, "input": payload, "tenant": tenant}
-        if any(v is not None for v in limits.values()):
-            body["budget"] = {k: v for k, v in limits.items() if v is not None}
-        answer = run(
-            _submit_remote(gateway, token, body, idempotency_key),
-            json_mode=json_out,
-            doing=f"submit a task to {agent}",
-        )
-        _submitted(answer["task_id"], json_out, duplicate=bool(answer.get("duplicate")))
-        return
-    settings = get_settings()
-    mesh = load_app(app or settings.app or running_demo_app(settings), json_mode=json_out)
-    if mesh is None:
-        fail(
-            "which mesh? pass --app package.module:mesh or set AGENTMESH_APP "
-            "(or submit through a gateway with --gateway URL --token T; while `make run` "
-            "runs, its mesh is found by itself)",
-            json_mode=json_out,
-        )
-    budget = Budget(
-        max_tokens=max_tokens,
-        max_cost_usd=Decimal(max_cost_usd) if max_cost_usd else None,
-        max_steps=max_steps,
-        max_hops=max_hops,
-        deadline=utcnow() + timedelta(seconds=deadline_s) if deadline_s else None,
-    )
-
-    async def go() -> str:
-        registry = SchemaRegistry(settings.registry_url)
-        try:
-            task = await submit_task(
-                settings,
-                mesh,
-                agent,
-                payload,
-                registry,
-                budget=budget,
-                tenant=tenant,
-                idempotency_key=idempotency_key,
-                submitted_by="cli",
-            )
-        finally:
-            await registry.close()
-        return task.task_id
-
-    try:
-        task_id = asyncio.run(go())
-    except (ContractError, AgentError, LookupError, ValueError) as exc:
-        fail(str(exc), json_mode=json_out, code=2)
-    _submitted(task_id, json_out)
-
-
-async def _submit_remote(
-    gateway: str, token: str | None, body: dict[str, Any], idempotency_key: str | None
-) -> dict[str, Any]:
-    from agentmesh.cli._gateway_client import GatewayClient
-
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-    async with GatewayClient(gateway, token) as gw:
-        found: dict[str, Any] = await gw.call("POST", "/v1/tasks", json=body, headers=headers)
-        return found
-
-
-def _submitted(task_id: str, json_out: bool, *, duplicate: bool = False) -> None:
-    if json_out:
-        print_json({"ok": True, "task_id": task_id, "duplicate": duplicate})
-        return
-    out_console.print(task_id, highlight=False)
-    again = " (a retry of an earlier submission: the same task)" if duplicate else ""
-    err_console.print(
-        f"follow it with: {shell_command()} task watch {task_id}{again}", highlight=False
-    )
+task_app.command("submit")(submit)
 
 
 @task_app.command()
