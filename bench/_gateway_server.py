@@ -90,11 +90,12 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serving(
-    settings: Settings, scratch: Path, *, ready_timeout_s: float = 90.0
+    settings: Settings, scratch: Path, *, ready_timeout_s: float = 90.0, app: str | None = None
 ) -> Iterator[Server]:
     """Run ``python -m agentmesh.cli run gateway`` for ``settings``' namespace until the block ends.
 
     Its signing key and log live in ``scratch``; the only token is a submitter's, random.
+    ``app`` (``AGENTMESH_APP``): the mesh whose input models check submissions.
     """
     port, token = _free_port(), secrets.token_urlsafe(24)
     env = {
@@ -109,6 +110,8 @@ def serving(
         "AGENTMESH_GATEWAY_PORT": str(port),
     }
     env.pop("AGENTMESH_GATEWAY_TOKENS_FILE", None)
+    if app is not None:
+        env["AGENTMESH_APP"] = app
     log = scratch / "gateway.log"
     argv = [sys.executable, "-m", "agentmesh.cli", "run", "gateway"]
     with log.open("wb") as out:
