@@ -8,6 +8,9 @@ export UV_PYTHON_DOWNLOADS ?= never
 TOOLS_DIR := $(HOME)/.cache/agentmesh/tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS_DIR)/bin/uv)
 RUN := $(UV) run --locked
+# Long-running commands start from the environment directly, not under `uv run`: the process
+# you see (and signal, kill -9 included) is agentmesh itself, not a uv parent left behind.
+AGENTMESH := .venv/bin/agentmesh
 
 .PHONY: help
 help: ## Show the commands
@@ -62,19 +65,19 @@ check: lint typecheck contracts-check ## Everything CI checks besides the tests
 
 .PHONY: run
 run: install ## Run the whole mesh locally with a demo task (Ctrl-C stops everything)
-	$(RUN) agentmesh demo $(DEMO_ARGS)
+	exec $(AGENTMESH) demo $(DEMO_ARGS)
 
 .PHONY: infra-up
 infra-up: install ## Start the local Kafka broker and schema registry
-	$(RUN) agentmesh infra up
+	$(AGENTMESH) infra up
 
 .PHONY: infra-down
 infra-down: install ## Stop the local Kafka broker and schema registry
-	$(RUN) agentmesh infra down
+	$(AGENTMESH) infra down
 
 .PHONY: infra-status
 infra-status: install ## Show whether the local broker and registry are healthy
-	$(RUN) agentmesh infra status
+	$(AGENTMESH) infra status
 
 .PHONY: bench-codec
 bench-codec: install ## Avro codec speed: fastavro vs avro-python3 vs agentmesh's Codec

@@ -1,6 +1,6 @@
 """Encode + decode throughput of a ~1 KB handoff: fastavro vs avro-python3, and agentmesh's Codec.
 
-``uv run python -m bench.codec [--repeats 7] [--iterations 8000] [--json]`` times three cases
+``.venv/bin/python -m bench.codec [--repeats 7] [--iterations 8000] [--json]`` times three cases
 in turns, in one process, on one record: fastavro's ``schemaless_writer``/``schemaless_reader``
 (what Codec uses); avro-python3's ``DatumWriter``/``DatumReader`` (the deprecated baseline);
 and agentmesh's ``Codec``, i.e. fastavro plus ``model_dump``, pydantic validation and framing.

@@ -1,6 +1,6 @@
 """Request latency of the gateway's task submission, with a real HTTP load tool.
 
-``uv run python -m bench.gateway [--requests 2000] [--concurrency 8] [--reps 3] [--json]``
+``.venv/bin/python -m bench.gateway [--requests 2000] [--concurrency 8] [--reps 3] [--json]``
 starts ``agentmesh run gateway`` as a subprocess, on a free port of this machine, for a fresh
 namespace whose one entry agent exists (inbox topic and registered schema, as after its
 first task). Then hey (else wrk; either is found or installed, see ``bench._gateway_tool``)
@@ -15,7 +15,7 @@ sends, in turns, ``--reps`` times each:
 Each run reports the tool's p50 and p99 latency and requests/s; the report gives every run,
 the medians and the ratios (b)/(a). Both cases are warmed up first (untimed). The gateway is
 stopped and the namespace's topics are deleted at the end. Needs the broker and registry:
-``uv run agentmesh infra up``.
+``.venv/bin/agentmesh infra up``.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench.gateway",
         description="Latency of the gateway's POST /v1/tasks (a new task per request, "
         "written to Kafka) against its GET /healthz, measured by hey (else wrk) on a real "
-        "gateway process. Start the broker with `uv run agentmesh infra up`.",
+        "gateway process. Start the broker with `.venv/bin/agentmesh infra up`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     # The defaults take about a minute on a 2-core machine (and the tool's install, once).

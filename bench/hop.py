@@ -1,6 +1,6 @@
 """Cost of one agentmesh hop against raw aiokafka, on a real broker.
 
-``uv run python -m bench.hop [--latency-samples 300] [--load 20000] [--repeats 5] [--json]``
+``.venv/bin/python -m bench.hop [--latency-samples 300] [--load 20000] [--repeats 5] [--json]``
 runs three forwarders side by side in one process, against one broker, each from its own
 input topic to its own output topic (same partitions, same client settings):
 
@@ -15,7 +15,7 @@ input topic to its own output topic (same partitions, same client settings):
 For each it measures the hop latency with one message in flight (send one input, wait until a
 ``read_committed`` reader sees its output) and the throughput under load (commit M inputs at
 once, time until all M outputs are visible). Cases take turns in every repeat, like
-``bench.codec``. Needs the broker and registry: ``uv run agentmesh infra up``.
+``bench.codec``. Needs the broker and registry: ``.venv/bin/agentmesh infra up``.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench.hop",
         description="Latency and throughput of one agentmesh hop against raw aiokafka "
         "(transactional, and non-transactional), on a real Kafka broker. "
-        "Start one with `uv run agentmesh infra up`.",
+        "Start one with `.venv/bin/agentmesh infra up`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     # The defaults take about 2 to 3 minutes in all on a 2-core machine.

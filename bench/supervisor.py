@@ -1,6 +1,6 @@
 """Events per second one supervisor process folds, against a bare faust counter, on a real broker.
 
-``uv run python -m bench.supervisor [--events 20000] [--reps 3] [--json]``: in every
+``.venv/bin/python -m bench.supervisor [--events 20000] [--reps 3] [--json]``: in every
 repetition, a fresh namespace's ``<ns>.events`` (6 partitions) is filled with N Avro
 ``AgentEvent`` records of a busy mesh (half model calls with tokens and cost, a quarter tool
 calls, a quarter ``step_finished`` with one handoff, over 500 tasks) before any consumer
@@ -15,7 +15,7 @@ other, each in a process of its own:
 Each times its fold from the first event to the N-th (start-up and the consumer group's
 rebalance are outside the window). The cases take turns, like ``bench.codec``; the report
 gives the medians, the ratio (b)/(a) and whether (b) reaches the goal of 20,000 events/s per
-process. Needs the broker and registry: ``uv run agentmesh infra up``.
+process. Needs the broker and registry: ``.venv/bin/agentmesh infra up``.
 """
 
 from __future__ import annotations
@@ -338,7 +338,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench.supervisor",
         description="Events/s folded by one agentmesh supervisor process (budgets and "
         "breakers on) against a bare faust agent counting the same events, on a real Kafka "
-        "broker. Start one with `uv run agentmesh infra up`.",
+        "broker. Start one with `.venv/bin/agentmesh infra up`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     # The defaults take about 2 minutes in all on a 2-core machine.
