@@ -1,6 +1,6 @@
 """Tasks per second into the mesh from one process: the Submitter against the per-call path.
 
-``uv run python -m bench.submit [--reps 3] [--json]`` makes agent ``intake`` exist in a fresh
+``.venv/bin/python -m bench.submit [--reps 3] [--json]`` makes agent ``intake`` exist in a fresh
 namespace (inbox topic, registered schema), then, in turns, ``--reps`` times each, puts new
 tasks (task record and first handoff, one transaction each task at least) into Kafka:
 
@@ -16,7 +16,7 @@ tasks (task record and first handoff, one transaction each task at least) into K
 Every task is checked against the agent's input model first. The report gives every run,
 the median tasks/s of each case, the ratio of each to (a), and whether (d) reaches the goal
 of 1,000 tasks/s from one process. Nothing reads the tasks: the measure ends at the commit.
-Needs the broker and registry: ``uv run agentmesh infra up``.
+Needs the broker and registry: ``.venv/bin/agentmesh infra up``.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench.submit",
         description="Tasks/s into the mesh: the Submitter (one producer, group commit), the "
         "gateway and `task submit --file`, against the old per-call path. Start the broker "
-        "with `uv run agentmesh infra up`.",
+        "with `.venv/bin/agentmesh infra up`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     # The defaults take about two minutes on a 2-core machine.
