@@ -57,7 +57,8 @@ class UnreachableError(RuntimeError):
 async def check_reachable(settings: Settings, timeout_s: float = 10.0) -> None:
     """Raise :class:`UnreachableError`, with the fix, unless broker and registry answer."""
     hint = (
-        "start the local ones with `.venv/bin/agentmesh infra up`, or pass --bootstrap/--registry-url"
+        "start the local ones with `.venv/bin/agentmesh infra up`, "
+        "or pass --bootstrap/--registry-url"
     )
     admin = make_admin(KafkaConnection.from_settings(settings))
     try:

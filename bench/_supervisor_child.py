@@ -7,7 +7,8 @@ first event to the N-th, prints one ``RESULT {json}`` line on stdout and stops i
 * ``baseline``: a bare faust app with one agent that counts events per key in a
   changelog-backed table, on the supervisor's ``read_committed`` transport and client settings;
 * ``supervisor``: agentmesh's :class:`Supervisor` with the benchmark's policy (budgets, loops,
-  breakers and tenant spend on), its ``govern`` wrapped to count what it folded.
+  breakers and tenant spend on), its ``govern`` wrapped to count what it folded;
+* ``floor``: a faust agent that only iterates the events (no table, no decoding).
 """
 
 from __future__ import annotations
@@ -118,6 +119,24 @@ def baseline_app(settings: Settings, partitions: int, replication: int, timer: F
     return app
 
 
+def floor_app(settings: Settings, partitions: int, replication: int, timer: FoldTimer) -> Any:
+    """A faust agent that does nothing with the events: what faust alone costs per event."""
+    app = new_app(
+        settings,
+        f"{settings.namespace}.bench-floor",
+        partitions=partitions,
+        replication_factor=replication,
+    )
+    events = app.topic(Topics(settings.namespace).events, key_type=bytes, value_type=bytes)
+
+    async def iterate(stream: Any) -> None:
+        async for _ in stream.events():
+            timer.folded()
+
+    app.agent(events, name="iterate")(iterate)
+    return app
+
+
 def supervisor_app(settings: Settings, timer: FoldTimer) -> Any:
     """agentmesh's supervisor app, set up the way ``agentmesh run supervisor`` sets it up."""
     layout = asyncio.run(
@@ -134,7 +153,7 @@ def supervisor_app(settings: Settings, timer: FoldTimer) -> Any:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench._supervisor_child")
-    parser.add_argument("case", choices=["baseline", "supervisor"])
+    parser.add_argument("case", choices=["baseline", "supervisor", "floor"])
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--bootstrap", required=True)
@@ -155,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     timer = FoldTimer(args.events)
     if args.case == "baseline":
         app = baseline_app(settings, args.partitions, args.replication, timer)
+    elif args.case == "floor":
+        app = floor_app(settings, args.partitions, args.replication, timer)
     else:
         app = supervisor_app(settings, timer)
     faust.Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()

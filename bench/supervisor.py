@@ -10,12 +10,15 @@ other, each in a process of its own:
 (a) a bare faust app whose one agent counts the events per key in a changelog-backed table
     (same ``read_committed`` transport and client settings as the supervisor);
 (b) agentmesh's supervisor with budgets, loop limits, breakers and tenant spend limits on
-    (none ever reached): decode, fold into the task's ledger, breaker and spend signals.
+    (none ever reached): decode, fold into the task's ledger, breaker and spend signals;
+(c) a faust agent that only iterates the events: the ceiling of any faust stream here.
 
 Each times its fold from the first event to the N-th (start-up and the consumer group's
 rebalance are outside the window). The cases take turns, like ``bench.codec``; the report
-gives the medians, the ratio (b)/(a) and whether (b) reaches the goal of 20,000 events/s per
-process. Needs the broker and registry: ``.venv/bin/agentmesh infra up``.
+gives the medians, the ratios (b)/(a) and (b)/(c), and whether (b) reaches the goal of
+20,000 events/s per process. ``--tasks`` sets how many tasks the events belong to: the
+supervisor stores each task's ledger once per batch of events, so fewer, busier tasks fold
+faster. Needs the broker and registry: ``.venv/bin/agentmesh infra up``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ _ROOT = Path(__file__).resolve().parent.parent  # where `bench` is importable fr
 CASES = {
     "a": ("baseline", "(a) bare faust table counter"),
     "b": ("supervisor", "(b) agentmesh supervisor"),
+    "c": ("floor", "(c) faust stream, nothing done"),
 }
 
 
@@ -112,6 +116,11 @@ class Report:
         return self.cpu_us_per_event("a") / self.cpu_us_per_event("b")
 
     @property
+    def of_floor(self) -> float:
+        """(b)'s events/s as a fraction of (c)'s: how much of faust's ceiling it reaches."""
+        return self.measurement("b").times_faster_than(self.measurement("c"))
+
+    @property
     def goal_met(self) -> bool:
         return self.measurement("b").ops_per_s >= GOAL_EVENTS_PER_S
 
@@ -144,6 +153,7 @@ class Report:
             "rows": rows,
             "ratio_b_over_a": self.ratio,
             "cpu_ratio_b_over_a": self.cpu_ratio,
+            "ratio_b_over_c": self.of_floor,
             "load_average": list(self.load_average),
             "goal": {"events_per_s": GOAL_EVENTS_PER_S, "met": self.goal_met},
             "namespace": self.config.settings.namespace,
@@ -314,8 +324,11 @@ def render(report: Report) -> str:
             f"(b)/(a) events per CPU-second: {report.cpu_ratio:.2f}x (steadier when other "
             f"processes compete; load average at the start: "
             f"{', '.join(f'{x:.1f}' for x in report.load_average)})",
+            f"(b)/(c) events/s: {report.of_floor:.2f}x of what a faust stream that does "
+            "nothing reaches on this machine",
             f"goal: >= {GOAL_EVENTS_PER_S:,} events/s per supervisor process: {verdict} "
-            f"({b.ops_per_s:,.0f}/s)",
+            f"({b.ops_per_s:,.0f}/s; faust's own ceiling here: "
+            f"{report.measurement('c').ops_per_s:,.0f}/s)",
             *(
                 note
                 for key in CASES
@@ -341,9 +354,12 @@ def _parser() -> argparse.ArgumentParser:
         "broker. Start one with `.venv/bin/agentmesh infra up`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    # The defaults take about 2 minutes in all on a 2-core machine.
+    # The defaults take about 3 minutes in all on a 2-core machine.
     parser.add_argument("--events", type=_events, default=20_000, help="events in the backlog (N)")
-    parser.add_argument("--reps", type=positive_int, default=3, help="turns of a, b")
+    parser.add_argument("--reps", type=positive_int, default=3, help="turns of a, b, c")
+    parser.add_argument(
+        "--tasks", type=positive_int, default=500, help="tasks the events are spread over"
+    )
     parser.add_argument(
         "--loglevel",
         choices=["debug", "info", "warn", "error", "crit"],
@@ -384,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=_settings(args),
         events=args.events,
         reps=args.reps,
+        tasks=args.tasks,
         loglevel=args.loglevel,
         keep_topics=args.keep_topics or args.namespace is not None,
     )

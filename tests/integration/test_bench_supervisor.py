@@ -23,7 +23,7 @@ def test_supervisor_benchmark_reports_both_rates_and_the_ratio(
     assert main([*args, *where, "--namespace", settings.namespace]) == 0
     report = orjson.loads(capsys.readouterr().out)
     rows = report["rows"]
-    assert [row["case"] for row in rows] == ["a", "b"]
+    assert [row["case"] for row in rows] == ["a", "b", "c"]
     for row in rows:
         assert row["events_per_s"] > 0
         assert row["cpu_us_per_event"] > 0
@@ -32,6 +32,9 @@ def test_supervisor_benchmark_reports_both_rates_and_the_ratio(
         rows[1]["events_per_s"] / rows[0]["events_per_s"]
     )
     assert report["cpu_ratio_b_over_a"] > 0
+    assert report["ratio_b_over_c"] == pytest.approx(
+        rows[1]["events_per_s"] / rows[2]["events_per_s"]
+    )
     assert report["goal"] == {
         "events_per_s": GOAL_EVENTS_PER_S,
         "met": rows[1]["events_per_s"] >= GOAL_EVENTS_PER_S,

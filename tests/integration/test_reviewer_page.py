@@ -299,6 +299,9 @@ async def _a_budget_stop_is_edited_in_the_page_then_rejected(
 
     failed = await _task_in_state(api, task_id, "failed")
     assert "ReviewRejected" in (failed["failure"] or ""), failed["failure"]
+    # The supervisor's ledger, with the steps its budget counted: the timeline's steps.
+    assert failed["budget"]["status"] == "failed"
+    assert failed["budget"]["used"]["steps"] == failed["steps"]
 
 
 async def _kill_switch(page: Page, api: httpx.AsyncClient, shots: Path) -> None:

@@ -15,6 +15,7 @@ from agentmesh.contracts import AuditRecord, ReviewDecision, ReviewRequest, Sche
 from agentmesh.core import Settings
 from agentmesh.core.views import read_ledger
 from tests.apps import governed
+from tests.integration.test_cli_review_tail import cli, cli_json
 from tests.runtime_helpers import dead_letters, running, wait_for
 from tests.supervisor_helpers import SupervisorProcess, decoded, send_decision
 
@@ -86,6 +87,13 @@ async def test_an_approval_that_cannot_let_the_work_go_on_is_refused_and_kept_pa
         assert (ledger.status, ledger.steps, ledger.extensions) == ("stopped", 4, 0)
         assert ledger.budget.max_steps == 3
         assert ledger.as_json()["used"]["steps"] == 4
+        # `task show` prints the same ledger, its steps counted as the timeline counts them.
+        shown = await cli_json(s, "task", "show", task.task_id)
+        assert shown["budget"] == ledger.as_json()
+        assert shown["steps"] == shown["llm_calls"] + shown["tool_calls"] == 4
+        code, text, _ = await cli(s, "task", "show", task.task_id)
+        assert code == 0
+        assert "budget: stopped (budget: steps used 4, allowed 3)" in text
         assert "budget_extended" not in [a.decision for a in await _audit(s, task.task_id)]
 
         # Still parked: a rejection is what ends it, and the dead letter tells the truth.

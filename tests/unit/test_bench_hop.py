@@ -113,4 +113,4 @@ def test_an_unreachable_broker_exits_2_and_says_how_to_start_one(
     assert main([*args, "--repeats", "1"]) == 2
     err = capsys.readouterr().err
     assert "cannot reach the Kafka broker at 127.0.0.1:1" in err
-    assert "uv run agentmesh infra up" in err
+    assert ".venv/bin/agentmesh infra up" in err

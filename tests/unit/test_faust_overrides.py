@@ -241,3 +241,39 @@ async def test_a_recovered_table_holds_models(consumer: Any) -> None:
 
     table.apply_changelog_batch([Event()])
     assert table.data[b"t1"] == _Ledger(steps=3)
+
+
+async def test_a_table_written_for_an_event_of_a_batch_logs_to_that_events_partition(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faust.types import Message
+
+    from agentmesh.supervisor._batch import OpenLedgers
+    from agentmesh.supervisor._ledger import TaskLedger
+
+    table: Any = consumer.app.Table("ledgers")
+    sent: list[tuple[int | None, Any]] = []
+
+    def send_changelog(partition: int | None, key: Any, value: Any, *a: Any, **kw: Any) -> Any:
+        sent.append((partition, key))
+        return type("Fut", (), {"message": type("M", (), {"partition": partition})()})()
+
+    monkeypatch.setattr(table, "send_changelog", send_changelog)
+
+    class Event:  # what faust's take_events hands over: an event with its message
+        def __init__(self, partition: int) -> None:
+            self.message = Message("ns.events", partition, 0, 0.0, 0, None, b"t", b"", b"")
+
+    with pytest.raises(TypeError, match="outside of stream iteration"):
+        table["t"] = TaskLedger(task_id="t")  # faust alone: no event, no partition
+    ledgers = OpenLedgers(table)
+    monkeypatch.setattr(table, "_verify_source_topic_partitions", lambda topic: None)
+    event = Event(4)  # held, as faust's batch holds its events (in_event keeps a weakref)
+    with ledgers.batch():
+        for step in range(3):
+            with overrides.in_event(event):
+                ledgers.put("t", TaskLedger(task_id="t", steps=step))
+        assert sent == []  # open until the batch ends
+        assert ledgers.get("t") == TaskLedger(task_id="t", steps=2)
+    assert sent == [(4, "t")]  # one record, to the partition of the task's events
+    assert table["t"].steps == 2

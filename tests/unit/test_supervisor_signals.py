@@ -15,6 +15,7 @@ from agentmesh.core.policy import Policy
 from agentmesh.supervisor import Inbound, Supervisor, SupervisorOptions
 from agentmesh.supervisor import _faust_overrides as transport
 from agentmesh.supervisor._aggregator import Aggregator
+from agentmesh.supervisor._batch import OpenLedgers
 from agentmesh.supervisor._breakers import Breaker
 from agentmesh.supervisor._positions import MAX_ENTRIES, parts
 from agentmesh.supervisor._spend import TenantSpend
@@ -164,6 +165,7 @@ async def test_a_redelivered_event_already_in_its_ledger_is_counted_for_the_summ
     options = SupervisorOptions(partitions=1, audit_partitions=1, replication_factor=1)
     sup = Supervisor(Settings(namespace="unit"), POLICY, options)
     sup.ledgers = {}
+    sup.open_ledgers = OpenLedgers(sup.ledgers)
     rec = Inbound("unit.events", 2, 7, b"t", b"")
     await sup._fold_ledger("t", rec, _tool(7))
     await sup._fold_ledger("t", rec, _tool(7))  # read again after a kill -9

@@ -34,17 +34,16 @@ def show(
     token: TokenOpt = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Print the task's timeline from <namespace>.events, with hops, tokens and cost."""
-    from agentmesh.core.views import read_timeline
-
+    """Print the task's timeline from <namespace>.events, with hops, tokens and cost, and the
+    supervisor's ledger: the usage and limits its budget is enforced on."""
     if gateway:
-        timeline = run(
+        timeline, ledger = run(
             _remote_timeline(gateway, token, task_id), json_mode=json_out, doing="read the task"
         )
-        _print_timeline(timeline, json_out)
+        _print_timeline(timeline, json_out, ledger)
         return
     try:
-        timeline = asyncio.run(read_timeline(get_settings(), task_id))
+        timeline, ledger = asyncio.run(_local_task(task_id))
     except LookupError as exc:
         fail(str(exc), json_mode=json_out)
     if not timeline.events:
@@ -52,7 +51,15 @@ def show(
             f"no events for task {task_id} in namespace {get_settings().namespace}",
             json_mode=json_out,
         )
-    _print_timeline(timeline, json_out)
+    _print_timeline(timeline, json_out, ledger)
+
+
+async def _local_task(task_id: str) -> tuple[TaskTimeline, dict[str, Any] | None]:
+    from agentmesh.core.views import read_ledger, read_timeline
+
+    settings = get_settings()
+    ledger = await read_ledger(settings, task_id)
+    return await read_timeline(settings, task_id), None if ledger is None else ledger.as_json()
 
 
 @task_app.command()
@@ -137,8 +144,10 @@ def cancel(  # noqa: PLR0917 - each option is one CLI flag
         out_console.print(f"cancel task {task_id!r}: issued ({answer.get('command_id')})")
 
 
-async def _remote_timeline(gateway: str, token: str | None, task_id: str) -> TaskTimeline:
-    """The task's timeline as the gateway reads it (``GET /v1/tasks/{id}``)."""
+async def _remote_timeline(
+    gateway: str, token: str | None, task_id: str
+) -> tuple[TaskTimeline, dict[str, Any] | None]:
+    """The task's timeline and ledger as the gateway reads them (``GET /v1/tasks/{id}``)."""
     from urllib.parse import quote
 
     from agentmesh.cli._gateway_client import GatewayClient
@@ -150,7 +159,7 @@ async def _remote_timeline(gateway: str, token: str | None, task_id: str) -> Tas
     timeline = TaskTimeline(task_id)
     for event in status["events"]:
         timeline.add(AgentEvent.model_validate(event))
-    return timeline
+    return timeline, status.get("budget")
 
 
 async def _remote_watch(
@@ -216,13 +225,14 @@ def _summary(t: TaskTimeline) -> str:
     state = "completed" if t.output_json else f"failed ({t.failure})" if t.failure else "running"
     unpriced = f", {t.unpriced_calls} calls with unknown price" if t.unpriced_calls else ""
     return (
-        f"task {t.task_id}: {state}; {t.hops} hops, {t.steps} steps, {t.llm_calls} LLM calls, "
-        f"{t.tool_calls} tool calls, {t.tokens} tokens, ${t.cost_usd:.6f}{unpriced}"
+        f"task {t.task_id}: {state}; {t.hops} hops, {t.steps} steps ({t.llm_calls} LLM calls, "
+        f"{t.tool_calls} tool calls), {t.tokens} tokens, ${t.cost_usd:.6f}{unpriced}; "
+        f"{t.agent_runs} agent runs"
     )
 
 
-def timeline_json(t: TaskTimeline) -> dict[str, Any]:
-    """The timeline as JSON for ``--json``."""
+def timeline_json(t: TaskTimeline, ledger: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The timeline as JSON for ``--json`` (the gateway's ``GET /v1/tasks/{id}`` shape)."""
     return {
         "task_id": t.task_id,
         "state": "completed" if t.output_json else "failed" if t.failure else "running",
@@ -230,21 +240,50 @@ def timeline_json(t: TaskTimeline) -> dict[str, Any]:
         "steps": t.steps,
         "llm_calls": t.llm_calls,
         "tool_calls": t.tool_calls,
+        "agent_runs": t.agent_runs,
         "tokens": t.tokens,
         "cost_usd": str(t.cost_usd),
         "unpriced_calls": t.unpriced_calls,
+        "budget": ledger,
         "output": orjson.loads(t.output_json) if t.output_json else None,
         "failure": t.failure,
         "events": [e.model_dump(mode="json") for e in t.events],
     }
 
 
-def _print_timeline(t: TaskTimeline, json_out: bool) -> None:
+def _print_timeline(t: TaskTimeline, json_out: bool, ledger: dict[str, Any] | None) -> None:
     if json_out:
-        print_json(timeline_json(t))
+        print_json(timeline_json(t, ledger))
         return
     table = Table("time", "agent", "what", show_edge=False)
     for event in sorted(t.events, key=lambda e: (e.at, e.seq)):
         table.add_row(f"{event.at:%H:%M:%S.%f}"[:-3], event.agent, describe(event))
     out_console.print(table)
     out_console.print(_summary(t), highlight=False)
+    _print_budget(ledger)
+
+
+def _print_budget(ledger: dict[str, Any] | None) -> None:
+    """The supervisor's ledger: what the task's budget is enforced on."""
+    if ledger is None:
+        out_console.print(
+            "budget: no ledger (no supervisor runs in this namespace, or it has not seen "
+            "the task yet)",
+            highlight=False,
+        )
+        return
+    stopped = f" ({ledger['stopped_for']})" if ledger.get("stopped_for") else ""
+    extended = f", extended {ledger['extensions']}x" if ledger.get("extensions") else ""
+    table = Table("budget", "used", "limit", show_edge=False, title_justify="left")
+    used, limits = ledger["used"], ledger["limits"]
+    for name, limit in (
+        ("steps", "max_steps"),
+        ("tokens", "max_tokens"),
+        ("cost_usd", "max_cost_usd"),
+        ("hops", "max_hops"),
+    ):
+        table.add_row(name, str(used[name]), "-" if limits[limit] is None else str(limits[limit]))
+    if limits.get("deadline"):
+        table.add_row("deadline", "", str(limits["deadline"]))
+    out_console.print(f"budget: {ledger['status']}{stopped}{extended}", highlight=False)
+    out_console.print(table)

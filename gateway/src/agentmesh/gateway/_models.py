@@ -71,11 +71,17 @@ class TaskStatus(BaseModel):
     task_id: str
     state: Literal["running", "completed", "failed"]
     hops: int
-    steps: int
+    steps: int = Field(description="LLM calls plus tool calls: what the budget's max_steps limits")
     llm_calls: int
     tool_calls: int
+    agent_runs: int = Field(description="inputs an agent finished handling (step_finished events)")
     tokens: int
     cost_usd: str
+    budget: dict[str, Any] | None = Field(
+        default=None,
+        description="the supervisor's ledger: status, used and limits (null: no supervisor "
+        "has seen the task)",
+    )
     output: Any = None
     failure: str | None = None
     events: list[dict[str, Any]]

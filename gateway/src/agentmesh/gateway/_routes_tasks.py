@@ -95,11 +95,12 @@ async def submit_task(
 async def task_status(
     task_id: str, gw: State, _: Annotated[Identity, Depends(who("submitter", "auditor"))]
 ) -> TaskStatus:
-    """The task's state and timeline, from `<ns>.events`."""
-    from agentmesh.core.views import read_timeline
+    """The task's state and timeline, from `<ns>.events`, and the supervisor's ledger."""
+    from agentmesh.core.views import read_ledger, read_timeline
 
     try:
         t = await read_timeline(gw.settings, task_id)
+        ledger = await read_ledger(gw.settings, task_id)
     except LookupError:
         raise HTTPException(404, f"no events for task {task_id!r} (yet)") from None
     if not t.events:
@@ -112,8 +113,10 @@ async def task_status(
         steps=t.steps,
         llm_calls=t.llm_calls,
         tool_calls=t.tool_calls,
+        agent_runs=t.agent_runs,
         tokens=t.tokens,
         cost_usd=str(t.cost_usd),
+        budget=None if ledger is None else ledger.as_json(),
         output=orjson.loads(t.output_json) if t.output_json else None,
         failure=t.failure,
         events=[orjson.loads(e.model_dump_json()) for e in t.events],

@@ -51,6 +51,7 @@ from agentmesh.supervisor import _faust_overrides
 from agentmesh.supervisor import _state_codecs as state_codecs
 from agentmesh.supervisor._aggregator import Aggregator
 from agentmesh.supervisor._auditor import ChainWriter
+from agentmesh.supervisor._batch import OpenLedgers
 from agentmesh.supervisor._breakers import Breaker
 from agentmesh.supervisor._faust import new_app, table
 from agentmesh.supervisor._ledger import Breach, TaskLedger
@@ -93,6 +94,10 @@ class SupervisorOptions:
     replication_factor: int
     signal_flush_s: float = 0.2
     tick_s: float = 1.0
+    # Records folded per batch (one ledger write per task per batch), and how long a batch
+    # waits to fill: the latency a decision can gain.
+    batch_max: int = 2000
+    batch_within_s: float = 0.05
     instance: str = "supervisor"
 
 
@@ -139,6 +144,8 @@ class Supervisor:
         )
         control = app.topic(t.control, **raw)
         self.ledgers = table(app, "ledgers", state_codecs.LEDGER, TaskLedger)
+        self.open_ledgers = OpenLedgers(self.ledgers)
+        self._ledger_topics = (t.events, t.tasks)
         self.reviews = table(app, "reviews", state_codecs.BOOK, ReviewBook)
         self.breakers = table(app, "breakers", state_codecs.BREAKER, Breaker)
         self.spend = table(app, "spend", state_codecs.SPEND, TenantSpend)
@@ -193,9 +200,15 @@ class Supervisor:
 
     async def _govern(self, stream: Any) -> None:
         await self.ready()
-        async for event in stream.events():
-            rec = Inbound.of(event.message)
-            await self._until_done(functools.partial(self.govern, rec), rec)
+        o = self.options
+        async for batch in stream.take_events(o.batch_max, within=o.batch_within_s):
+            with self.open_ledgers.batch():
+                for event in batch:
+                    rec = Inbound.of(event.message)
+                    if rec.topic not in self._ledger_topics:
+                        self.open_ledgers.store()  # reviews and the clock read stored ledgers
+                    with _faust_overrides.in_event(event):
+                        await self._until_done(functools.partial(self.govern, rec), rec)
 
     async def _until_done(self, work: Callable[[], Awaitable[None]], rec: Inbound) -> None:
         """Do ``work`` for one record until it succeeds.
@@ -258,7 +271,7 @@ class Supervisor:
 
     async def _fold_ledger(self, task_id: str, rec: Inbound, message: Any) -> None:
         topic, offset = rec.topic, rec.offset
-        stored: TaskLedger | None = self.ledgers.get(task_id)
+        stored: TaskLedger | None = self.open_ledgers.get(task_id)
         if stored is not None and stored.seen(topic, offset):
             # Delivered again after a restart: already in the ledger. Its outcome and spend
             # may not have reached a summary before the crash: counted again, and skipped
@@ -276,7 +289,7 @@ class Supervisor:
         ledger.mark(topic, offset)
         if breach is not None:
             await self._stop(ledger, breach, cause=f"{topic}:{offset}")
-        self.ledgers[task_id] = ledger
+        self.open_ledgers.put(task_id, ledger)
         if not isinstance(message, TaskSubmitted):
             self.aggregator.observe(message, rec.partition, offset, ledger.calls)
 

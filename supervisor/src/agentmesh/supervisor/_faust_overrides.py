@@ -27,19 +27,25 @@ fails when an upgrade changes what the override relies on. faust-streaming is pi
    the client has already moved past markers and aborted records.
 5. **Tables of pydantic models.** Recovery reads a changelog through faust's JSON codec;
    ``_to_value`` turns what it returns back into the table's model.
+6. **Table writes for an event of a batch.** faust sends a table's changelog record to the
+   partition of the event being iterated (a context variable), and a batch taken with
+   ``take_events`` is handled outside that iteration; ``in_event`` sets it for one event.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from faust import streams as faust_streams
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from pydantic import BaseModel
 
-__all__ = ["SCHEME", "Transport", "before_commit", "model_values"]
+__all__ = ["SCHEME", "Transport", "before_commit", "in_event", "model_values"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,16 @@ _HOOK = "_agentmesh_before_commit"
 def before_commit(app: Any, hook: Callable[[], Awaitable[None]]) -> None:
     """Run ``hook`` before each commit of ``app``'s input offsets (not committed if it fails)."""
     setattr(app, _HOOK, hook)
+
+
+@contextmanager
+def in_event(event: Any) -> Iterator[None]:
+    """Table writes in this block go to ``event``'s partition, as in faust's iteration of it."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
 
 
 def model_values(table: Any, model: type[BaseModel]) -> None:

@@ -139,7 +139,9 @@ class TaskLedger(BaseModel):
         for h in body.handoffs:
             self.handoffs += 1
             self.max_hop = max(self.max_hop, h.hop)
-            key = f"{h.to_agent}:{h.payload_hash}"
+            # 64 bits of the hash tell a task's handoffs apart; the ledger is written to its
+            # changelog on every batch, so its 64 keys are kept short.
+            key = f"{h.to_agent}:{h.payload_hash[:16]}"
             count = self.repeats.pop(key, 0) + 1
             self.repeats[key] = count  # newest last
             while len(self.repeats) > _MAX_TRACKED_HANDOFFS:

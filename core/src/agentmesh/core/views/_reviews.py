@@ -111,9 +111,7 @@ class ReviewEntry:
             # let it go on (budget items; the supervisor refuses such an approval).
             "task_usage": self.usage.get("task_usage"),
             "limits": self.usage.get("limits"),
-            "approval_blocked": self.usage.get("approval_blocked")
-            if r.kind == "budget"
-            else None,
+            "approval_blocked": self.usage.get("approval_blocked") if r.kind == "budget" else None,
             "tools_called": r.tools_called,
             "trace_id": r.trace_id,
             "required_approvals": r.required_approvals,

@@ -37,7 +37,7 @@ class TaskTimeline:
     task_id: str
     events: list[AgentEvent] = field(default_factory=list)
     hops: int = 0
-    steps: int = 0
+    agent_runs: int = 0  # inputs an agent finished handling (``step_finished`` events)
     llm_calls: int = 0
     tool_calls: int = 0
     tokens: int = 0
@@ -46,6 +46,11 @@ class TaskTimeline:
     output_json: str | None = None
     failure: str | None = None
     calls: CallTally = field(default_factory=CallTally)
+
+    @property
+    def steps(self) -> int:
+        """LLM calls plus tool calls: what the budget's ``max_steps`` limits."""
+        return self.llm_calls + self.tool_calls
 
     @property
     def finished(self) -> bool:
@@ -58,7 +63,7 @@ class TaskTimeline:
         if body.kind == "handoff_emitted":  # written by runtimes before event v3
             self.hops = max(self.hops, body.hop)
         elif body.kind == "step_finished":
-            self.steps += 1
+            self.agent_runs += 1
             self.hops = max([self.hops, *(h.hop for h in body.handoffs)])
             self.calls.finished(body)
         elif body.kind in ("llm_call", "tool_call") and self.calls.count(body, position):
