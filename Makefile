@@ -11,6 +11,9 @@ RUN := $(UV) run --locked
 # Long-running commands start from the environment directly, not under `uv run`: the process
 # you see (and signal, kill -9 included) is agentmesh itself, not a uv parent left behind.
 AGENTMESH := .venv/bin/agentmesh
+# Test processes (pytest-xdist). Most integration tests wait on Kafka and on the processes
+# they start, so three share two cores well; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 3
 
 .PHONY: help
 help: ## Show the commands
@@ -26,7 +29,7 @@ install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS_DIR)/bin/uv) ## Instal
 
 .PHONY: test
 test: install browser ## Run all tests; starts a local Kafka + schema registry when none is configured
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 .PHONY: browser
 browser: ## Debian's Chromium for the reviewer page's end-to-end test (installed when missing)

@@ -4,14 +4,22 @@ When AGENTMESH_KAFKA_BOOTSTRAP / AGENTMESH_SCHEMA_REGISTRY_URL are set, those ar
 nothing is started. Otherwise the first test that needs a broker brings up the local
 infrastructure (``agentmesh infra up``), and the session stops what it started (and only
 that) at the end.
+
+With pytest-xdist (``-n N``) every worker may be first: bringing the infrastructure up is
+serialised with a file lock, what was started is noted in a file, and the controlling
+process (which runs no test) stops it once every worker is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -51,14 +59,49 @@ def _no_agent_process_outlives_its_test() -> Iterator[None]:
             proc.wait()
 
 
+def _started_note() -> Path:
+    return Settings().local_dir / "started-by-tests.json"
+
+
+@contextlib.contextmanager
+def _infra_lock() -> Iterator[None]:
+    path = Settings().local_dir / "tests.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or the only process)
+        _started_note().unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # a worker: others may still need the broker
+    note = _started_note()
+    if note.exists():
+        from agentmesh.infra import LocalInfra
+
+        LocalInfra(Settings()).down(only=json.loads(note.read_text()))
+        note.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     from agentmesh.infra import LocalInfra
 
-    local = LocalInfra(Settings())
-    result = local.up()
+    with _infra_lock():
+        result = LocalInfra(Settings()).up()
+        if result.started:
+            note = _started_note()
+            before = json.loads(note.read_text()) if note.exists() else []
+            note.write_text(json.dumps(sorted({*before, *result.started})))
     yield Cluster(bootstrap=result.bootstrap, registry_url=result.registry_url)
-    local.down(only=result.started)
 
 
 @pytest.fixture
