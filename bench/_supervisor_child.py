@@ -94,15 +94,20 @@ class CountingSupervisor(Supervisor):
         self.timer.folded()
 
 
-def baseline_app(settings: Settings, partitions: int, replication: int, timer: FoldTimer) -> Any:
-    """A bare faust counter with the supervisor's app settings, transport and table kind."""
+def _events_app(settings: Settings, suffix: str, partitions: int, replication: int) -> Any:
+    """A faust app with the supervisor's settings and transport, and its events topic."""
     app = new_app(
         settings,
-        f"{settings.namespace}.{BASELINE_SUFFIX}",
+        f"{settings.namespace}.{suffix}",
         partitions=partitions,
         replication_factor=replication,
     )
-    events = app.topic(Topics(settings.namespace).events, key_type=bytes, value_type=bytes)
+    return app, app.topic(Topics(settings.namespace).events, key_type=bytes, value_type=bytes)
+
+
+def baseline_app(settings: Settings, partitions: int, replication: int, timer: FoldTimer) -> Any:
+    """A bare faust counter with the supervisor's app settings, transport and table kind."""
+    app, events = _events_app(settings, BASELINE_SUFFIX, partitions, replication)
     counts: Any = app.Table("counts", default=int)
     counts.value_serializer = "json"  # the app's default, raw, takes bytes only
 
@@ -121,13 +126,7 @@ def baseline_app(settings: Settings, partitions: int, replication: int, timer: F
 
 def floor_app(settings: Settings, partitions: int, replication: int, timer: FoldTimer) -> Any:
     """A faust agent that does nothing with the events: what faust alone costs per event."""
-    app = new_app(
-        settings,
-        f"{settings.namespace}.bench-floor",
-        partitions=partitions,
-        replication_factor=replication,
-    )
-    events = app.topic(Topics(settings.namespace).events, key_type=bytes, value_type=bytes)
+    app, events = _events_app(settings, "bench-floor", partitions, replication)
 
     async def iterate(stream: Any) -> None:
         async for _ in stream.events():
