@@ -92,7 +92,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Cluster:
     from agentmesh.infra import LocalInfra
 
     with _infra_lock():
@@ -101,7 +101,7 @@ def cluster() -> Iterator[Cluster]:
             note = _started_note()
             before = json.loads(note.read_text()) if note.exists() else []
             note.write_text(json.dumps(sorted({*before, *result.started})))
-    yield Cluster(bootstrap=result.bootstrap, registry_url=result.registry_url)
+    return Cluster(bootstrap=result.bootstrap, registry_url=result.registry_url)
 
 
 @pytest.fixture

@@ -376,3 +376,32 @@ async def test_a_member_that_fails_inside_a_chain_is_reported_for_its_breaker(
     # Each provider's breaker counts its own outcome: a failure for cheap, a success for strong.
     assert counts._pending["model:cheap"] == {"0": [[0, 1]]}
     assert counts._pending["model:strong"] == {"0": [[1, 0]]}
+
+
+async def test_replies_a_chain_rejected_are_paid_and_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentmesh.agents.testing import AgentHarness
+    from agentmesh.contracts import AgentEvent, LlmCall
+    from agentmesh.core.policy import Policy
+    from agentmesh.core.views import TaskTimeline
+    from agentmesh.supervisor import TaskLedger
+    from tests.apps import governed
+
+    monkeypatch.setenv("LOOPER_DELAY_S", "0")
+    rejected = [reply("strong", "nope") for _ in range(10)]
+    model = FallbackModel([Stub("strong", list(rejected))], validate=lambda r: False)
+    harness = AgentHarness(governed.mesh, "looper", model=model)
+    run = await harness.run(governed.Spin(), task_id="t-rej")
+    failed = [b for b in run.usage if isinstance(b, LlmCall) and b.attempt_of is None]
+    assert failed, "the chain's failures are reported"
+    # Each failed call reports the reply it paid for and threw away (10 + 5 tokens).
+    assert {(b.status, b.input_tokens, b.output_tokens, b.cost_usd) for b in failed} == {
+        ("error", 10, 5, Decimal("0.001"))
+    }
+    ledger, timeline = TaskLedger(task_id="t-rej"), TaskTimeline("t-rej")
+    for offset, body in enumerate(run.usage):
+        event = AgentEvent(task_id="t-rej", agent="looper", instance="i", seq=0, body=body)
+        ledger.event(event, Policy(), offset)
+        timeline.add(event, offset)
+    assert ledger.tokens == timeline.tokens == 15 * len(failed)

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -132,10 +133,12 @@ def metering(ledger: StepLedger, emit: Emit) -> Interceptor:
         try:
             result = await proceed(call)
         except Exception as exc:
-            ledger.add()
+            # A fallback chain that rejected every reply still paid for them.
+            paid = _paid(exc)
+            ledger.add(tokens=paid.input_tokens + paid.output_tokens, cost_usd=paid.cost_usd)
             for attempt in _member_failures(call, getattr(exc, "attempts", None)):
                 await emit(attempt)
-            await emit(_failed_event(call, exc, (time.perf_counter() - start) * 1000))
+            await emit(_failed_event(call, exc, (time.perf_counter() - start) * 1000, paid))
             raise
         latency_ms = (time.perf_counter() - start) * 1000
         if call.kind == "llm":
@@ -252,7 +255,25 @@ def _member_failures(call: Call, attempts: object) -> list[LlmCall]:
     ]
 
 
-def _failed_event(call: Call, exc: Exception, latency_ms: float) -> EventBody:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Paid:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal | None = None
+
+
+def _paid(exc: Exception) -> _Paid:
+    """What a failed model call was billed for: the replies it received and rejected."""
+    replies = [r for r in getattr(exc, "responses", None) or [] if isinstance(r, LlmResponse)]
+    costs = [r.cost_usd for r in replies if r.cost_usd is not None]
+    return _Paid(
+        sum(r.input_tokens for r in replies),
+        sum(r.output_tokens for r in replies),
+        sum(costs, Decimal(0)) if costs else None,
+    )
+
+
+def _failed_event(call: Call, exc: Exception, latency_ms: float, paid: _Paid) -> EventBody:
     message = f"{type(exc).__name__}: {exc}"[:1000]
     if call.kind == "llm":
         model, request = call.request
@@ -262,8 +283,9 @@ def _failed_event(call: Call, exc: Exception, latency_ms: float) -> EventBody:
             model=request.model or getattr(model, "model", None) or "unknown",
             prompt_name=request.prompt_name,
             prompt_version=request.prompt_version,
-            input_tokens=0,
-            output_tokens=0,
+            input_tokens=paid.input_tokens,
+            output_tokens=paid.output_tokens,
+            cost_usd=paid.cost_usd,
             latency_ms=latency_ms,
             status="error",
             error=message,
