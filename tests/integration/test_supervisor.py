@@ -318,7 +318,9 @@ async def test_a_failing_tool_trips_its_breaker_then_recovers_through_half_open(
     async with running(governed.mesh, ["fetcher"], s):
         for i in range(2):
             await _submit(s, "fetcher", Lookup(key=f"k{i}"))
-        await wait_for(lambda: _has(actions, "breaker_open"), timeout=30)
+        # Two tasks, each failing its calls with retries and backoff: a bound, generous
+        # for a machine busy with other test processes, not a speed claim.
+        await wait_for(lambda: _has(actions, "breaker_open"), timeout=60)
         # Open: the next call fails fast, the tool is not even tried.
         fast = await _submit(s, "fetcher", Lookup(key="fast"))
 

@@ -82,8 +82,16 @@ def test_every_documented_agentmesh_command_exists(where: str, path: list[str]) 
 
 def test_make_run_starts_the_demo_itself_not_under_uv() -> None:
     # The pid people see and signal must be agentmesh's, not a uv parent's.
+    # Under `make test` this runs inside make: its MAKEFLAGS would print directory lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     done = subprocess.run(
-        ["make", "-n", "run"], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", "run"],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].startswith("exec .venv/bin/agentmesh demo")
