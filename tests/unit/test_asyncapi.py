@@ -115,6 +115,7 @@ def test_channel_addresses_are_the_topic_names(doc: dict[str, Any]) -> None:
         "dlq": t.dlq,
         "audit": t.audit,
         "claims": t.claims,
+        "recordings": t.recordings,
         "agent-inbox": f"{NS}.agent.{{agent}}",
         "agent-journal": f"{NS}.agent.{{agent}}.journal",
         "agent-state": f"{NS}.agent.{{agent}}.state",
@@ -146,6 +147,7 @@ def test_kafka_channel_bindings_name_the_topic_and_compaction(doc: dict[str, Any
         "dlq": plain(t.dlq),
         "audit": plain(t.audit),
         "claims": compacted(t.claims),
+        "recordings": plain(t.recordings),
         "agent-inbox": {"bindingVersion": "0.5.0"},
         "agent-journal": {
             "topicConfiguration": {"cleanup.policy": ["compact"]},

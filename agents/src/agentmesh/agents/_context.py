@@ -28,6 +28,7 @@ from agentmesh.agents._policies import (
     review_gate,
     tool_retry,
 )
+from agentmesh.agents._recorder import Recorder, recording
 from agentmesh.agents._split import pooled
 from agentmesh.agents._state import StateView, TaskState
 from agentmesh.agents._tracing import tracing
@@ -57,6 +58,8 @@ class StepEnv:
     fetch: Callable[[str, int, int], Awaitable[Handoff[Any]]] | None = None
     # The governance policy's review rules (AGENTMESH_POLICY); None: nothing needs approval.
     policy: Policy | None = None
+    # Records each call for ``<ns>.recordings`` (the policy's ``recording``); None: off.
+    recorder: Recorder | None = None
 
 
 class Context:
@@ -91,6 +94,7 @@ class Context:
             # replayed calls still show, marked agentmesh.replayed.
             tracing(),
             metering(self.ledger, self._emit),
+            *([] if env.recorder is None else [recording(env.recorder)]),
             journal_replay(env.journal, envelope.task_id, envelope.handoff_id, (_encode, _decode)),
         ]
 

@@ -138,7 +138,12 @@ class RecordProcessor:
         if self._repeat(record.partition, envelope.idempotency_key):
             return []
         done = _Done(envelope.idempotency_key)
+        if env.recorder is not None:
+            env.recorder.begin(envelope)
         emissions = await self._run(record, envelope, env)
+        if env.recorder is not None:
+            # In the step's transaction, whatever its outcome: one recording per call.
+            emissions += env.recorder.emissions(envelope)
         done.journal_keys = env.journal.keys_of(envelope.handoff_id)
         # A parked step is not done: released, it must run again (not be dropped as a
         # repeat) and find its journaled calls (not pay for them again).

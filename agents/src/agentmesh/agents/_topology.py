@@ -21,6 +21,7 @@ async def ensure_agent_topics(
     *,
     settings: Settings,
     partitions: int,
+    recordings_retention_ms: int = 7 * 24 * 3600 * 1000,
 ) -> None:
     """Create every inbox of the mesh, the shared topics, and this agent's journal and state.
 
@@ -28,6 +29,7 @@ async def ensure_agent_topics(
     to the partition number of its input, and a worker reads back only its partitions.
     """
     rf = settings.replication_factor
+    kept = {"retention.ms": str(recordings_retention_ms)}
     specs = [TopicSpec(topics.agent(name), partitions, rf) for name in mesh.agents]
     specs += [
         TopicSpec(topics.events, partitions, rf),
@@ -36,6 +38,8 @@ async def ensure_agent_topics(
         TopicSpec(topics.control, 1, rf, _COMPACT),
         TopicSpec(topics.claims, partitions, rf, _COMPACT),
         TopicSpec(topics.review_requests, partitions, rf),
+        # Kept for replay as long as the policy's recording.retention_days says.
+        TopicSpec(topics.recordings, partitions, rf, kept),
     ]
     created = await ensure_topics(conn, specs)
     inbox = topics.agent(agent)

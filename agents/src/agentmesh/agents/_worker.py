@@ -37,6 +37,7 @@ from agentmesh.agents._llm import ChatModel
 from agentmesh.agents._mesh import Mesh
 from agentmesh.agents._poison import PoisonGuard, blame
 from agentmesh.agents._processor import Halted, RecordProcessor
+from agentmesh.agents._recorder import Recorder
 from agentmesh.agents._records import Emission, RawRecord
 from agentmesh.agents._state import StateView
 from agentmesh.agents._topology import ensure_agent_topics
@@ -51,7 +52,7 @@ from agentmesh.contracts import (
     frame_header,
 )
 from agentmesh.core import Settings
-from agentmesh.core.policy import load_policy
+from agentmesh.core.policy import Policy, load_policy
 from agentmesh.core.transport import (
     ConsumerOptions,
     KafkaConnection,
@@ -111,6 +112,9 @@ class AgentWorker:
         # Review rules (AGENTMESH_POLICY) are evaluated here, before a gated call runs.
         self.policy = load_policy(settings.policy) if settings.policy else None
         self.topics = Topics(settings.namespace)
+        recording = (self.policy or Policy()).recording
+        self.recording_retention_ms = int(recording.retention_days * 86_400_000)
+        self.recorder = None if recording.mode == "off" else Recorder(recording, self.topics)
         self.conn = KafkaConnection.from_settings(settings)
         self.group_id = f"{self.topics.agent(name)}.workers"
         self.control = ControlState()
@@ -146,8 +150,11 @@ class AgentWorker:
             self.agent.name,
             settings=self.settings,
             partitions=self.options.partitions,
+            recordings_retention_ms=self.recording_retention_ms,
         )
         await self.codecs.register()
+        if self.recorder is not None:
+            await self.recorder.register(registry)
         self._side = make_producer(self.conn, ProducerOptions(client_suffix="side", linger_ms=0))
         await self._side.start()
         listener = ControlListener(
@@ -421,6 +428,7 @@ class AgentWorker:
             self._states[partition],
             self._fetch_handoff,
             self.policy,
+            self.recorder,
         )
 
     async def _fetch_handoff(self, topic: str, partition: int, offset: int) -> Handoff[Any]:

@@ -63,6 +63,7 @@ from agentmesh.contracts._events import (
 from agentmesh.contracts._handoff import Handoff, PayloadT
 from agentmesh.contracts._headers import CLAIM_HEADER, RELEASED_AT_HEADER, REVIEW_ID_HEADER
 from agentmesh.contracts._journal import JournalEntry
+from agentmesh.contracts._recording import Recording
 from agentmesh.contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry, SchemaStore
 from agentmesh.contracts._review import ReviewDecision, ReviewRequest, shown_sha256
 from agentmesh.contracts._rewrite import EditRejected, rewrite_handoff
@@ -119,6 +120,7 @@ __all__ = [
     "PayloadT",
     "PayloadValidationError",
     "ProblemKind",
+    "Recording",
     "RegistryUnavailableError",
     "ReviewDecision",
     "ReviewRequest",

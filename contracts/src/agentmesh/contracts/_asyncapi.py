@@ -66,6 +66,7 @@ _TOPIC_ROLES: tuple[tuple[Callable[[Topics], str], _Roles], ...] = (
         lambda t: t.claims,
         _Roles("agents, for handoffs too large for one message", "the receiving agent", True),
     ),
+    (lambda t: t.recordings, _Roles("every agent, in each step's transaction", "replay, audit")),
 )
 _SPECS = {spec.name: spec for spec in CATALOG}
 

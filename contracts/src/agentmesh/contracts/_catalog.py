@@ -24,6 +24,7 @@ from agentmesh.contracts._deadletter import DeadLetter
 from agentmesh.contracts._events import AgentEvent
 from agentmesh.contracts._handoff import Handoff
 from agentmesh.contracts._journal import JournalEntry
+from agentmesh.contracts._recording import Recording
 from agentmesh.contracts._review import ReviewDecision, ReviewRequest
 from agentmesh.contracts._state import StepDone, TaskStateRecord
 from agentmesh.contracts._task import TaskSubmitted
@@ -85,6 +86,7 @@ CATALOG: tuple[ContractSpec, ...] = (
     ContractSpec("claim-chunk", ClaimChunk, lambda t: t.claims, "sha256/index (compacted)"),
     # Tickets ride on the topic of the message they replace, under their own subject.
     ContractSpec("claim-ticket", ClaimTicket, None, "that of the replaced message"),
+    ContractSpec("recording", Recording, lambda t: t.recordings, "task_id"),
 )
 
 

@@ -49,6 +49,11 @@ class Topics:
         return f"{self.namespace}.claims"
 
     @property
+    def recordings(self) -> str:
+        """Every step's input and every model and tool call, keyed by task (for replay)."""
+        return f"{self.namespace}.recordings"
+
+    @property
     def ledgers(self) -> str:
         """The supervisor's task ledgers (faust's changelog of its ``ledgers`` table, keyed by
         the task id as JSON, co-partitioned with the events): what budgets are enforced on."""

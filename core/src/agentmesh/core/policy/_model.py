@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,8 @@ __all__ = [
     "Limits",
     "LoopPolicy",
     "Policy",
+    "RecordingPolicy",
+    "Redaction",
     "ReviewPolicy",
     "ReviewRule",
     "SpendLimit",
@@ -140,6 +143,43 @@ class ReviewPolicy(_Strict):
     )
 
 
+class Redaction(_Strict):
+    """What recordings never contain: replaced by ``[redacted]`` before anything is written."""
+
+    paths: list[str] = Field(
+        default_factory=list,
+        description="dotted JSON paths into step payloads, tool arguments and tool results "
+        "(`customer.email`, `items.*.card`; `*` is any key or list item; `$.` is optional)",
+    )
+    patterns: list[str] = Field(
+        default_factory=list,
+        description="regular expressions replaced in every recorded text: prompts, replies, "
+        "and the strings of payloads, arguments and results",
+    )
+
+    @model_validator(mode="after")
+    def _compiles(self) -> Redaction:
+        for pattern in self.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"redact pattern {pattern!r} is not a regex: {exc}") from None
+        return self
+
+
+class RecordingPolicy(_Strict):
+    """What agents record of each step and call on ``<ns>.recordings``."""
+
+    mode: Literal["full", "metadata", "off"] = Field(
+        default="full",
+        description="full: requests and responses; metadata: who, what, usage, no bodies",
+    )
+    redact: Redaction = Field(default_factory=Redaction)
+    retention_days: float = Field(
+        default=7.0, gt=0, description="of the recordings topic, when agents create it"
+    )
+
+
 class Policy(_Strict):
     """The whole governance policy; every section has safe defaults."""
 
@@ -147,6 +187,7 @@ class Policy(_Strict):
     loops: LoopPolicy = Field(default_factory=LoopPolicy)
     breakers: BreakerPolicy = Field(default_factory=BreakerPolicy)
     reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    recording: RecordingPolicy = Field(default_factory=RecordingPolicy)
 
     def limits_for(self, tenant: str, entry_agent: str) -> list[Limits]:
         """The policy limits that apply to a task, tightest-wins with its own budget."""
