@@ -23,6 +23,8 @@ AuditDecision = Literal[
     "decision_refused",
     "dead_lettered",
     "kill_switch",
+    # A person put a dead letter back on its topic (agentmesh dlq redrive, the gateway).
+    "dead_letter_redriven",
 ]
 
 

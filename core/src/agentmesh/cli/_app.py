@@ -15,6 +15,7 @@ from agentmesh.cli._audit import audit_app
 from agentmesh.cli._contracts import contracts_app
 from agentmesh.cli._control import control_app
 from agentmesh.cli._demo import demo
+from agentmesh.cli._dlq import dlq_app
 from agentmesh.cli._infra import infra_app
 from agentmesh.cli._output import err_console
 from agentmesh.cli._review import review_app
@@ -38,6 +39,7 @@ app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 app.add_typer(control_app, name="control")
 app.add_typer(review_app, name="review")
+app.add_typer(dlq_app, name="dlq")
 app.command()(tail)
 app.command()(demo)
 _commands = (_contracts_ops,)  # importing the module registers its commands
