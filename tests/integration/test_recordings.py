@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -206,3 +207,44 @@ async def test_a_step_killed_mid_way_has_one_recording_per_call(
         (f"{handoff}:0", True),
         (f"{handoff}:1", True),
     ]
+
+
+async def test_the_gateway_serves_a_tasks_recordings_to_auditors_and_admins_only(
+    settings: Settings,
+) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from agentmesh.gateway._auth import TokenStore
+    from agentmesh.gateway._routes_recordings import router
+
+    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
+        await send_handoffs(settings, pipeline.mesh, "planner", [Plan(question="q")], ["t-gw"])
+        await _completed(settings, 2)
+    app = FastAPI()
+    app.include_router(router)
+    tokens = "alice:auditor-token-0001:auditor;root:admin-token-00000001:admin;"
+    tokens += "sam:submit-token-000001:submitter"
+    app.state.gateway = SimpleNamespace(settings=settings, tokens=TokenStore.load(None, tokens))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+
+        async def get(task: str, token: str | None) -> httpx.Response:
+            headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+            return await client.get(f"/v1/tasks/{task}/recordings", headers=headers)
+
+        assert [(await get("t-gw", t)).status_code for t in (None, "submit-token-000001")] == [
+            401,
+            403,
+        ]
+        seen = await get("t-gw", "auditor-token-0001")
+        assert (await get("t-gw", "admin-token-00000001")).json() == seen.json()
+        assert (await get("t-none", "auditor-token-0001")).status_code == 404
+    body = seen.json()
+    assert seen.status_code == 200
+    assert [r["kind"] for r in body["recordings"]].count("step_input") == 5
+    [llm] = [r for r in body["recordings"] if r["kind"] == "llm_call"]
+    assert (llm["request"]["messages"], llm["response"]["text"]) == (
+        [{"role": "user", "content": "split: q"}],
+        "sub-question",
+    )
