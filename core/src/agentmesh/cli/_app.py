@@ -18,6 +18,7 @@ from agentmesh.cli._demo import demo
 from agentmesh.cli._dlq import dlq_app
 from agentmesh.cli._infra import infra_app
 from agentmesh.cli._output import err_console
+from agentmesh.cli._replay import replay_app
 from agentmesh.cli._review import review_app
 from agentmesh.cli._run import run_app
 from agentmesh.cli._tail import tail
@@ -40,6 +41,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(control_app, name="control")
 app.add_typer(review_app, name="review")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(replay_app, name="replay")
 app.command()(tail)
 app.command()(demo)
 _commands = (_contracts_ops,)  # importing the module registers its commands
