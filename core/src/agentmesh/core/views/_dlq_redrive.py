@@ -217,7 +217,9 @@ async def _redriven_value(
         schema = await registry.parsed_schema(read_header(value))
         datum = schemaless_reader(io.BytesIO(value[HEADER_SIZE:]), schema, None)
     except EditRejected as exc:
-        raise RedriveRefused(str(exc), field=f"payload.{exc.field}" if exc.field else "") from None
+        # fastavro names the payload itself when the record as a whole does not fit.
+        inner = "" if exc.field in ("", "payload") else f".{exc.field}"
+        raise RedriveRefused(str(exc), field=f"payload{inner}") from None
     except (DecodeError, ValueError, EOFError) as exc:
         raise RedriveRefused(
             f"dead letter {entry.id} cannot be redriven: its original bytes are not a "
