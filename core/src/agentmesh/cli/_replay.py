@@ -13,9 +13,37 @@ from agentmesh.core import get_settings
 __all__ = ["replay_app"]
 
 replay_app = typer.Typer(
-    help="Replay what the mesh did: copy a slice of its topics into a sandbox namespace.",
+    help="Replay what the mesh did: a task's whole story, or a slice of the topics copied "
+    "into a sandbox namespace.",
     no_args_is_help=True,
 )
+
+
+@replay_app.command("show")
+def show(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    json_mode: JsonOption = False,
+) -> None:
+    """Print the task as a tree of steps (fan-out and fan-in visible): each step's input,
+    every model and tool call with what it asked and answered (from <ns>.recordings), what it
+    handed on, its tokens, cost and time; then every supervisor decision about the task."""
+    from agentmesh.cli._story import print_story
+    from agentmesh.core.views._story import read_story
+
+    settings = get_settings()
+    try:
+        story = asyncio.run(read_story(settings, task_id))
+    except LookupError as exc:
+        fail(str(exc), json_mode=json_mode)
+    if not story.roots:
+        fail(
+            f"nothing recorded for task {task_id} in namespace {settings.namespace}",
+            json_mode=json_mode,
+        )
+    if json_mode:
+        print_json(story.as_json())
+        return
+    print_story(story)
 
 
 @replay_app.command("topic")

@@ -1,0 +1,226 @@
+"""The whole story of a task: its steps as a tree, what each was given, asked and answered,
+what it handed on, and what the supervisor decided about the task.
+
+Built from three topics: ``<ns>.events`` (every step's outcome and the handoffs it emitted,
+every call's usage), ``<ns>.recordings`` (each step's input and each call's full request and
+response) and ``<ns>.audit`` (budget stops, reviews, releases, dead letters). A step is one
+input an agent handled (a handoff id); its children are the steps that handled the handoffs
+it emitted, so a fan-out is a step with several children, and a fan-in shows as several
+steps of the same agent each adding to the waiting state, the last one handing on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+
+from agentmesh.contracts import (
+    AgentEvent,
+    AuditRecord,
+    CallTally,
+    Codec,
+    DecodeError,
+    LlmCall,
+    Recording,
+    SchemaRegistry,
+    StepFinished,
+    ToolCall,
+    Topics,
+)
+from agentmesh.core._settings import Settings
+from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_consumer
+
+__all__ = ["StepNode", "TaskStory", "build_story", "read_story"]
+
+
+@dataclass
+class StepNode:
+    """One input an agent handled."""
+
+    handoff_id: str
+    agent: str | None = None
+    hop: int | None = None
+    outcome: str | None = None  # None: no step_finished seen (running, or lost)
+    duration_ms: float | None = None
+    input_json: str | None = None
+    calls: list[Recording] = field(default_factory=list)
+    usage: list[LlmCall | ToolCall] = field(default_factory=list)  # when not recorded
+    handoffs: list[dict[str, Any]] = field(default_factory=list)
+    children: list[StepNode] = field(default_factory=list)
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "handoff_id": self.handoff_id,
+            "agent": self.agent,
+            "hop": self.hop,
+            "outcome": self.outcome,
+            "duration_ms": self.duration_ms,
+            "input": _json(self.input_json),
+            "tokens": self.tokens,
+            "cost_usd": str(self.cost_usd),
+            "calls": [_call_json(c) for c in self.calls],
+            "unrecorded_calls": [u.model_dump(mode="json") for u in self.usage],
+            "handoffs": self.handoffs,
+            "children": [c.as_json() for c in self.children],
+        }
+
+
+@dataclass
+class TaskStory:
+    task_id: str
+    roots: list[StepNode]
+    decisions: list[AuditRecord]
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "tokens": self.tokens,
+            "cost_usd": str(self.cost_usd),
+            "steps": [r.as_json() for r in self.roots],
+            "decisions": [
+                {
+                    "at": d.at.isoformat(),
+                    "decision": d.decision,
+                    "actor": d.actor,
+                    "subject": d.subject,
+                    "details": _json(d.details_json),
+                    "audit": {"chain": d.chain, "seq": d.seq, "sha256": d.sha256},
+                }
+                for d in self.decisions
+            ],
+        }
+
+
+def build_story(
+    task_id: str,
+    events: list[AgentEvent],
+    recordings: list[Recording],
+    decisions: list[AuditRecord],
+) -> TaskStory:
+    """Put the three sources together (each in the order it was read)."""
+    nodes: dict[str, StepNode] = {}
+
+    def node(handoff_id: str) -> StepNode:
+        return nodes.setdefault(handoff_id, StepNode(handoff_id))
+
+    for rec in recordings:
+        step = node(rec.handoff_id)
+        step.agent, step.hop = rec.agent, rec.hop
+        if rec.kind == "step_input":
+            step.input_json = rec.request_json
+        elif not rec.replayed or not any(c.call_id == rec.call_id for c in step.calls):
+            step.calls.append(rec)
+    _fold_events(events, node)
+    children = {c for n in nodes.values() for c in (h["handoff_id"] for h in n.handoffs)}
+    for n in nodes.values():
+        n.children = [nodes[h["handoff_id"]] for h in n.handoffs if h["handoff_id"] in nodes]
+    roots = [n for n in nodes.values() if n.handoff_id not in children]
+    story = TaskStory(task_id, roots, [d for d in decisions if d.task_id == task_id])
+    story.tokens = sum(n.tokens for n in nodes.values())
+    story.cost_usd = sum((n.cost_usd for n in nodes.values()), Decimal(0))
+    return story
+
+
+def _fold_events(events: list[AgentEvent], node: Any) -> None:
+    tally = CallTally()
+    for position, event in enumerate(events):
+        body = event.body
+        if isinstance(body, StepFinished):
+            step = node(body.handoff_id)
+            step.agent = step.agent or event.agent
+            step.outcome, step.duration_ms = body.outcome, body.duration_ms
+            step.handoffs = [h.model_dump(mode="json") for h in body.handoffs]
+            tally.finished(body)
+        elif isinstance(body, LlmCall | ToolCall) and tally.count(body, position):
+            step = node(body.call_id.rpartition(":")[0])
+            step.agent = step.agent or event.agent
+            if isinstance(body, LlmCall):
+                step.tokens += body.input_tokens + body.output_tokens
+                step.cost_usd += body.cost_usd or 0
+            if not any(c.call_id == body.call_id for c in step.calls):
+                step.usage.append(body)
+
+
+def _call_json(rec: Recording) -> dict[str, Any]:
+    return {
+        "call_id": rec.call_id,
+        "kind": rec.kind,
+        "target": rec.target,
+        "model": rec.model,
+        "prompt": None if rec.prompt_name is None else f"{rec.prompt_name}@{rec.prompt_version}",
+        "status": rec.status,
+        "error": rec.error,
+        "tokens": (rec.input_tokens or 0) + (rec.output_tokens or 0),
+        "cost_usd": None if rec.cost_usd is None else str(rec.cost_usd),
+        "latency_ms": rec.latency_ms,
+        "request": _json(rec.request_json),
+        "response": _json(rec.response_json),
+    }
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+async def read_story(settings: Settings, task_id: str) -> TaskStory:
+    """The task's story from the mesh's topics as they are now."""
+    from agentmesh.core.views._recordings import read_recordings
+    from agentmesh.core.views._timeline import read_timeline
+
+    timeline = await read_timeline(settings, task_id)
+    recordings = await read_recordings(settings, task_id)
+    return build_story(task_id, timeline.events, recordings, await _decisions(settings, task_id))
+
+
+async def _decisions(settings: Settings, task_id: str) -> list[AuditRecord]:
+    """The audit records about the task, in time order (every partition read to its end)."""
+    topic = Topics(settings.namespace).audit
+    registry = SchemaRegistry(settings.registry_url)
+    codec = Codec(AuditRecord, Topics.subject(topic), registry)
+    consumer = make_consumer(
+        KafkaConnection.from_settings(settings),
+        options=ConsumerOptions(group_id=None, client_suffix="story"),
+    )
+    found: list[AuditRecord] = []
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            while await consumer.position(tp) < ends[tp]:
+                for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                    try:
+                        audit = await codec.decode(rec.value or b"")
+                    except DecodeError:
+                        continue
+                    if audit.task_id == task_id:
+                        found.append(audit)
+    finally:
+        await consumer.stop()
+        await registry.close()
+    return sorted(found, key=lambda a: a.at)
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    parts: set[int] = consumer.partitions_for_topic(topic) or set()
+    if not parts:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(topic) or set()
+    return parts
