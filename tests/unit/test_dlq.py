@@ -3,6 +3,8 @@ writes (its key, handoff id, lineage and edit checks)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agentmesh.contracts import Codec, Contract, DeadLetter, Handoff, Header, Topics
@@ -42,7 +44,7 @@ async def _handoff_bytes(registry: InMemorySchemaRegistry) -> bytes:
     return codec.encode(envelope)
 
 
-def _entry(value: bytes | None = b"x", **changes: object) -> DeadLetterEntry:
+def _entry(value: bytes | None = b"x", **changes: Any) -> DeadLetterEntry:
     letter = DeadLetter(
         dead_letter_id="dl1",
         task_id="t1",
@@ -87,7 +89,7 @@ def test_a_dead_letter_is_found_by_its_id_or_its_position() -> None:
         ),
     ],
 )
-def test_what_cannot_be_redriven_says_why(changes: dict[str, object], why: str | None) -> None:
+def test_what_cannot_be_redriven_says_why(changes: dict[str, Any], why: str | None) -> None:
     found = why_not_redrivable(_entry(**changes), NS)
     if why is None:
         assert found is None
