@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 from agentmesh.agents import Context, Mesh, ScriptedModel, agent, tool
 from agentmesh.contracts import Contract
@@ -51,8 +52,12 @@ async def intake(ticket: Ticket, ctx: Context) -> Answer:
         prompt_name="help",
         prompt_version="v2",
     )
-    # A crash window after the paid calls, for the kill -9 test.
-    await asyncio.sleep(float(os.environ.get("RECORDED_DELAY_S", "0")))
+    if "slow" in ticket.text:
+        # A crash window after the paid calls, for the kill -9 test (which cannot see this
+        # moment on Kafka: the step's open transaction holds back what a reader may see).
+        sys.stdout.write(f"step {ctx.envelope.handoff_id} paid, sleeping\n")
+        sys.stdout.flush()
+        await asyncio.sleep(float(os.environ.get("RECORDED_DELAY_S", "0")))
     return Answer(text=reply.text)
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import orjson
 import pytest
@@ -186,27 +187,29 @@ async def test_a_step_killed_mid_way_has_one_recording_per_call(
         "intake", settings, app, tmp_path, RECORDED_DELAY_S="60", AGENTMESH_POLICY=policy
     ).start()
     await slow.wait_consuming()
-    await send_handoffs(settings, recorded.mesh, "intake", [TICKET], ["t-kill"])
-    # Both calls were paid and their events written at once; the step then sleeps: crash now.
-    while not [e for e in await events_of(settings, None, timeout=1) if e.body.kind == "llm_call"]:
-        await asyncio.sleep(0.2)
+    # One batch, one transaction: the first step finishes (its records are sent, not yet
+    # committed), the second pays for its calls and then sleeps.
+    second = TICKET.model_copy(update={"text": "slow: charged three times"})
+    await send_handoffs(settings, recorded.mesh, "intake", [TICKET, second], ["t-kill"] * 2)
+    while "paid, sleeping" not in slow.log.read_text(errors="replace"):
+        await asyncio.sleep(0.1)
     slow.kill9()
     fast = AgentProcess("intake", settings, app, tmp_path, AGENTMESH_POLICY=policy).start()
     await fast.wait_consuming(timeout=90)
-    await _completed(settings, 1, timeout=90)
+    await _completed(settings, 2, timeout=90)
     assert fast.terminate() == 0
-    calls = [
-        e.body for e in await events_of(settings, None, timeout=2) if e.body.kind == "llm_call"
-    ]
-    assert [c.replayed for c in calls] == [False, True]  # the call was made by both runs
+    # Both steps ran twice, their calls answered from the journal the second time.
+    assert [c.replayed for c in await _calls(settings, "llm_call")] == [False, False, True, True]
     found = await _decoded(settings, await _raw_recordings(settings, None, 3))
-    # Written by the run that committed, which answered both calls from the journal.
-    handoff = found[0].handoff_id
-    assert [(r.recording_id, r.replayed) for r in found] == [
-        (f"{handoff}:input", False),
-        (f"{handoff}:0", True),
-        (f"{handoff}:1", True),
-    ]
+    assert Counter(r.recording_id for r in found) == dict.fromkeys(
+        [f"{h}:{s}" for h in {r.handoff_id for r in found} for s in ("input", "0", "1")], 1
+    )
+    # Written by the run that committed.
+    assert [r.replayed for r in found if r.kind != "step_input"] == [True] * 4
+
+
+async def _calls(settings: Settings, kind: str) -> list[Any]:
+    return [e.body for e in await events_of(settings, None, timeout=1) if e.body.kind == kind]
 
 
 async def test_the_gateway_serves_a_tasks_recordings_to_auditors_and_admins_only(
