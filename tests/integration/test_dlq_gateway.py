@@ -106,6 +106,7 @@ async def test_a_redrive_is_appended_to_the_audit_trail(settings: Settings, tmp_
             "ops",
             "--json",
         )
+        seen = await outcomes(settings, 4)
         records = await decoded(settings, Topics(settings.namespace).audit, AuditRecord, None, 20)
     supervisor.kill9()
     assert code == 0, (out, err)
@@ -117,4 +118,7 @@ async def test_a_redrive_is_appended_to_the_audit_trail(settings: Settings, tmp_
     ]
     details = orjson.loads(redriven[0].details_json)
     assert (details["reason"], details["redrive_count"], details["edited"]) == ("typo", 1, True)
+    # The supervisor lets the redriven work of a failed task run to the end.
+    assert RUNS == ["poison", "fixed"]
+    assert seen["t1"][-2:] == ["task_completed", "step_finished:result"]
     assert details["to"] == f"{written['topic']}@{written['partition']}:{written['offset']}"
