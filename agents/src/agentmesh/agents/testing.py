@@ -33,6 +33,7 @@ from agentmesh.contracts import (
     EventBody,
     Handoff,
     LlmCall,
+    Recording,
     ReviewRequest,
     ToolCall,
     Topics,
@@ -54,6 +55,7 @@ class HarnessRun:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     handoff_headers: list[list[tuple[str, bytes]]] = field(default_factory=list)
     parked: list[ReviewRequest] = field(default_factory=list)
+    recordings: list[Recording] = field(default_factory=list)  # when the env has a recorder
 
     @property
     def output(self) -> str | None:
@@ -170,6 +172,9 @@ class AgentHarness:
                 run.dead_letters.append(await self.codecs.dlq.decode(emission.value))
             elif emission.topic == self.topics.review_requests:
                 run.parked.append(await self.codecs.review.decode(emission.value))
+            elif emission.topic == self.topics.recordings and self.env.recorder is not None:
+                assert self.env.recorder.codec is not None
+                run.recordings.append(await self.env.recorder.codec.decode(emission.value))
             else:
                 target = emission.topic.rsplit(".", 1)[-1]
                 run.handoffs.append(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from agentmesh.cli._apps import AppOption, load_app, running_demo_app
 from agentmesh.cli._output import JsonOption, err_console, fail, out_console, print_json
 from agentmesh.core import get_settings
 
@@ -44,6 +45,73 @@ def show(
         print_json(story.as_json())
         return
     print_story(story)
+
+
+@replay_app.command("run")
+def run_again(
+    task_id: Annotated[str, typer.Argument(help="The recorded task's id.")],
+    app: AppOption = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Re-run every recorded step of the task through the mesh (--app, default the
+    configured one) in this process, with each step's recorded input and every model and
+    tool answer served from <ns>.recordings: nothing is called, paid or written. Says per step
+    whether the code did the same thing (model requests, tool calls, handoffs, result); at
+    the first divergence names the step, the agent and what differs, and exits 1."""
+    from agentmesh.agents._replay import replay_task
+    from agentmesh.core.policy import load_policy
+    from agentmesh.core.views import read_timeline
+    from agentmesh.core.views._recordings import read_recordings
+
+    settings = get_settings()
+    mesh = load_app(app or settings.app or running_demo_app(settings), json_mode=json_mode)
+    if mesh is None:
+        fail("name the mesh to run: --app pkg.module:mesh (or AGENTMESH_APP)", json_mode=json_mode)
+    policy = None if settings.policy is None else load_policy(settings.policy)
+
+    async def replay() -> Any:
+        recordings = await read_recordings(settings, task_id)
+        events = (await read_timeline(settings, task_id)).events
+        if not any(r.kind == "step_input" for r in recordings):
+            fail(
+                f"task {task_id} has no recorded steps in {settings.namespace}", json_mode=json_mode
+            )
+        return await replay_task(mesh, task_id, recordings, events, policy)
+
+    report = asyncio.run(replay())
+    _print_replay(report, json_mode)
+    raise typer.Exit(0 if report.first_divergence is None else 1)
+
+
+def _print_replay(report: Any, json_mode: bool) -> None:
+    if json_mode:
+        print_json(
+            {
+                "task_id": report.task_id,
+                "same": report.first_divergence is None,
+                "steps": [
+                    {
+                        "handoff_id": s.handoff_id,
+                        "agent": s.agent,
+                        "same": s.same,
+                        "differences": s.differences,
+                        "output": s.output,
+                    }
+                    for s in report.steps
+                ],
+            }
+        )
+        return
+    for step in report.steps:
+        verdict = "same" if step.same else "[bold red]DIVERGES[/]"
+        out_console.print(f"{step.agent:<14} {step.handoff_id}  {verdict}")
+        for difference in step.differences:
+            out_console.print(f"  {difference}", highlight=False, markup=False)
+    diverged = report.first_divergence
+    if diverged is None:
+        out_console.print(f"{len(report.steps)} steps replayed: no divergence")
+    else:
+        out_console.print(f"first divergence: step {diverged.handoff_id} ({diverged.agent})")
 
 
 @replay_app.command("topic")

@@ -1,0 +1,126 @@
+"""Re-running a recorded task in process with the recorded answers: the same code does the
+same thing, twice; changed code diverges at the step that changed, and says how."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentmesh.agents import Context, Mesh, Outgoing, ScriptedModel, agent
+from agentmesh.agents._replay import replay_task
+from agentmesh.agents._submit import submit_task
+from agentmesh.contracts import SchemaRegistry
+from agentmesh.core import Settings
+from agentmesh.core.views import read_timeline
+from agentmesh.core.views._recordings import read_recordings
+from tests.apps import pipeline
+from tests.apps.pipeline import Plan, Work
+from tests.runtime_helpers import events_of, running, wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
+
+# A model that must never be called: every answer comes from the recordings.
+NO_MODEL = ScriptedModel([])
+
+
+def _mesh(planner: Any) -> Mesh:
+    return Mesh([planner, pipeline.worker, pipeline.collector], model=NO_MODEL)
+
+
+@agent("planner")
+async def reworded(plan: Plan, ctx: Context) -> list[Outgoing]:
+    reply = await ctx.llm(f"divide: {plan.question}")
+    return [ctx.handoff("worker", Work(part=i, text=reply.text)) for i in range(plan.parts)]
+
+
+@agent("planner")
+async def one_fewer(plan: Plan, ctx: Context) -> list[Outgoing]:
+    reply = await ctx.llm(f"split: {plan.question}")
+    return [ctx.handoff("worker", Work(part=i, text=reply.text)) for i in range(plan.parts - 1)]
+
+
+async def test_a_recorded_task_replays_the_same_and_changed_code_diverges_where_it_changed(
+    settings: Settings,
+) -> None:
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        task = await submit_task(
+            settings, pipeline.mesh, "planner", Plan(question="why", parts=2), registry
+        )
+    finally:
+        await registry.close()
+
+    async def collected() -> bool:
+        events = await events_of(settings, None, timeout=1)
+        return sum(e.body.kind == "step_finished" and e.agent == "collector" for e in events) == 2
+
+    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
+        await wait_for(collected, timeout=90)
+    recordings = await read_recordings(settings, task.task_id)
+    events = (await read_timeline(settings, task.task_id)).events
+    recorded_output = next(e.body.output_json for e in events if e.body.kind == "task_completed")
+
+    same = _mesh(pipeline.planner)
+    first = await replay_task(same, task.task_id, recordings, events)
+    second = await replay_task(same, task.task_id, recordings, events)
+    assert [s.agent for s in first.steps] == [
+        "planner",
+        "worker",
+        "worker",
+        "collector",
+        "collector",
+    ]
+    assert [s.differences for s in first.steps] == [[]] * 5
+    assert first.first_divergence is None
+    assert first.outputs == second.outputs
+    assert recorded_output in first.outputs  # byte for byte
+
+    changed = await replay_task(_mesh(reworded), task.task_id, recordings, events)
+    diverged = changed.first_divergence
+    assert diverged is not None
+    assert diverged.agent == "planner"
+    assert "call 0 (llm call scripted): request differs" in diverged.differences[0]
+    assert '-      "content": "split: why"' in diverged.differences[0]
+    assert '+      "content": "divide: why"' in diverged.differences[0]
+
+    fewer = await replay_task(_mesh(one_fewer), task.task_id, recordings, events)
+    diverged = fewer.first_divergence
+    assert diverged is not None
+    assert diverged.agent == "planner"
+    assert diverged.differences == ["handoffs differ: [worker, worker] before, [worker] now"]
+
+
+async def test_the_cli_replays_a_recorded_task_and_exits_1_at_a_divergence(
+    settings: Settings,
+) -> None:
+    from tests.integration.test_cli_review_tail import cli, cli_json
+
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        task = await submit_task(
+            settings, pipeline.mesh, "planner", Plan(question="why", parts=1), registry
+        )
+    finally:
+        await registry.close()
+
+    async def collected() -> bool:
+        events = await events_of(settings, None, timeout=1)
+        return any(e.body.kind == "task_completed" for e in events)
+
+    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
+        await wait_for(collected, timeout=90)
+    same = await cli_json(
+        settings, "replay", "run", task.task_id, "--app", "tests.apps.pipeline:mesh"
+    )
+    assert same["same"] is True
+    assert [s["agent"] for s in same["steps"]] == ["planner", "worker", "collector"]
+    code, text, _ = await cli(
+        settings, "replay", "run", task.task_id, "--app", "tests.integration.test_replay_run:FEWER"
+    )
+    assert code == 1
+    assert "first divergence:" in text
+    assert "handoffs differ: [worker] before, [] now" in text
+
+
+FEWER = Mesh([one_fewer, pipeline.worker, pipeline.collector], model=NO_MODEL)
