@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from agentmesh.agents import Context, Mesh, ScriptedModel, agent, tool
+from agentmesh.agents import Context, Mesh, ScriptedModel, StepPolicy, agent, tool
 from agentmesh.contracts import Contract
 from agentmesh.core.policy import Policy
 
@@ -80,7 +80,18 @@ async def bulky(bulk: Bulk, ctx: Context) -> Answer:
     return Answer(text=f"{len(blob.text)} characters")
 
 
-mesh = Mesh([intake, bulky], model=ScriptedModel(["Sure, done."], loop=True))
+@tool("charge")
+async def charge(args: LookupArgs) -> Account:
+    raise ValueError(f"card {args.card} declined for {EMAIL}")
+
+
+@agent("charger", output=Answer, tools=[charge], policy=StepPolicy(attempts=1))
+async def charger(ticket: Ticket, ctx: Context) -> Answer:
+    await ctx.tool("charge", LookupArgs(card=ticket.customer.card))
+    return Answer(text="charged")
+
+
+mesh = Mesh([intake, bulky, charger], model=ScriptedModel(["Sure, done."], loop=True))
 
 TICKET = Ticket(customer=Customer(email=EMAIL, card=CARD), text="my card was charged twice")
 

@@ -38,6 +38,15 @@ def test_paths_blank_fields_and_patterns_replace_text_everywhere() -> None:
     assert redact.count == 5
 
 
+def test_a_value_a_path_blanked_is_blanked_in_later_text_of_the_step() -> None:
+    step = Redactor.of(["card", "pin"], [])
+    assert step.data({"card": "4111 1111", "pin": 7}) == {"card": R, "pin": R}
+    call = step.child()
+    # Too short a value (the pin) is not looked for: it would blank unrelated text.
+    assert call.text("charge 4111 1111 now, pin 7") == f"charge {R} now, pin 7"
+    assert (step.count, call.count) == (2, 1)
+
+
 def test_a_path_that_goes_nowhere_changes_nothing() -> None:
     redact = Redactor.of(["a.b.c", "x"], [])
     assert redact.data({"a": {"b": "text"}, "y": [1]}) == {"a": {"b": "text"}, "y": [1]}
@@ -54,23 +63,27 @@ def test_the_policy_refuses_a_pattern_that_is_not_a_regex(tmp_path: Any) -> None
 
 
 async def _step(
-    policy: Policy, *, commit: bool = True, harness: AgentHarness | None = None
+    policy: Policy,
+    *,
+    commit: bool = True,
+    harness: AgentHarness | None = None,
+    agent: str = "intake",
 ) -> tuple[AgentHarness, list[Recording]]:
-    harness = harness or AgentHarness(recorded.mesh, "intake", policy=policy)
+    harness = harness or AgentHarness(recorded.mesh, agent, policy=policy)
     recorder = Recorder(policy.recording, harness.topics)
     await recorder.register(harness.codecs.registry)
     harness.env = dataclasses.replace(harness.env, recorder=recorder)
     await harness.codecs.register()
-    envelope = recorded.mesh.inbox_model("intake")(
+    envelope = recorded.mesh.inbox_model(agent)(
         task_id="t-1",
         handoff_id="h-1",
         idempotency_key="h-1",
         from_agent="test",
-        to_agent="intake",
+        to_agent=agent,
         payload=TICKET,
     )
     value = harness.codecs.inbox.encode(envelope)
-    record = RawRecord(harness.topics.agent("intake"), 0, 0, b"t-1", value)
+    record = RawRecord(harness.topics.agent(agent), 0, 0, b"t-1", value)
     emissions = await harness.processor.process(record)
     if commit:
         harness.processor.committed(0)
@@ -221,3 +234,19 @@ async def test_a_step_redone_after_a_crash_records_its_calls_under_the_same_ids(
     # from the journal and records them once, with the same ids.
     assert [r.recording_id for r in first] == [r.recording_id for r in again]
     assert _expected(replayed=True) == _comparable(again)
+
+
+async def test_a_failed_call_is_recorded_with_its_redacted_error_when_the_step_dead_letters() -> (
+    None
+):
+    _, recordings = await _step(redacting(), agent="charger")
+    assert [(r.kind, r.status) for r in recordings] == [
+        ("step_input", "ok"),
+        ("tool_call", "error"),
+    ]
+    failed = recordings[1]
+    assert (failed.request_json, failed.response_json, failed.error) == (
+        '{"arguments":{"card":"[redacted]"}}',
+        None,
+        f"ValueError: card {R} declined for {R}",  # the card by its value, the e-mail by pattern
+    )

@@ -33,6 +33,8 @@ _ERROR_MAX = 2000
 @dataclass(slots=True)
 class _Step:
     envelope: Handoff[Any]
+    input: Recording
+    redact: Redactor  # knows the values blanked so far in the step, to blank them in text
     calls: dict[str, Recording] = field(default_factory=dict)
 
 
@@ -61,13 +63,16 @@ class Recorder:
 
     def begin(self, envelope: Handoff[Any]) -> None:
         """A step starts (again): what an aborted run of it collected is dropped."""
-        self._steps[envelope.handoff_id] = _Step(envelope)
+        self._steps[envelope.handoff_id] = self._step(envelope)
 
     def emissions(self, envelope: Handoff[Any]) -> list[Emission]:
         """The step's input and calls, to write in its transaction (the step is forgotten)."""
-        step = self._steps.pop(envelope.handoff_id, None) or _Step(envelope)
-        records = [self._input(envelope), *step.calls.values()]
-        return [self._emission(r) for r in records]
+        step = self._steps.pop(envelope.handoff_id, None) or self._step(envelope)
+        return [self._emission(r) for r in (step.input, *step.calls.values())]
+
+    def _step(self, envelope: Handoff[Any]) -> _Step:
+        redact = self.redact.child()
+        return _Step(envelope, self._input(envelope, redact), redact)
 
     def call(
         self, call: Call, result: CallResult | None, error: BaseException | None, ms: float
@@ -76,10 +81,12 @@ class Recorder:
         step = self._steps.get(call.call_id.rpartition(":")[0])
         if step is None:
             return  # a call outside a step the processor runs (e.g. a test harness)
-        before = self.redact.count
+        redact = step.redact.child()
         fields = _llm_fields(call, result) if call.kind == "llm" else {}
-        request, response = self._bodies(call, result) if self.full else (None, None)
-        message = None if error is None else self.redact.text(f"{type(error).__name__}: {error}")
+        # Redacted even when not kept (metadata): what the paths blank is blanked in the error.
+        request, response = self._bodies(call, result, redact)
+        message = None if error is None else redact.text(f"{type(error).__name__}: {error}")
+        step.redact.literals |= redact.literals
         step.calls[call.call_id] = Recording(
             recording_id=call.call_id,
             task_id=step.envelope.task_id,
@@ -95,19 +102,16 @@ class Recorder:
             error=None if message is None else message[:_ERROR_MAX],
             replayed=bool(result and result.replayed),
             latency_ms=ms,
-            request_json=_dumps(request),
-            response_json=_dumps(response),
-            redacted=self.redact.count - before,
+            request_json=_dumps(request) if self.full else None,
+            response_json=_dumps(response) if self.full else None,
+            redacted=redact.count if self.full else 0,
             **fields,
         )
 
-    def _input(self, envelope: Handoff[Any]) -> Recording:
-        before = self.redact.count
-        body = None
-        if self.full:
-            body = envelope.model_dump(mode="json")
-            body["payload"] = self.redact.data(body["payload"])
-            body = self.redact.text_in(body)
+    def _input(self, envelope: Handoff[Any], redact: Redactor) -> Recording:
+        body = envelope.model_dump(mode="json")
+        body["payload"] = redact.data(body["payload"])
+        body = redact.text_in(body)
         return Recording(
             recording_id=f"{envelope.handoff_id}:input",
             task_id=envelope.task_id,
@@ -116,62 +120,22 @@ class Recorder:
             hop=envelope.hop,
             kind="step_input",
             mode="full" if self.full else "metadata",
-            request_json=_dumps(body),
-            redacted=self.redact.count - before,
+            request_json=_dumps(body) if self.full else None,
+            redacted=redact.count if self.full else 0,
         )
 
-    def _bodies(self, call: Call, result: CallResult | None) -> tuple[Any, Any]:
+    def _bodies(self, call: Call, result: CallResult | None, redact: Redactor) -> tuple[Any, Any]:
         if call.kind == "llm":
             model, request = call.request
             value = None if result is None else result.value
-            return self._llm_request(model, request), self._llm_response(request, value)
+            return _llm_request(model, request, redact), _llm_response(request, value, redact)
         _, args = call.request  # (ToolSpec, validated arguments model)
-        arguments = self.redact.data(args.model_dump(mode="json"))
+        arguments = redact.data(args.model_dump(mode="json"))
         if result is None:
             return {"arguments": arguments}, None
         value = result.value
         dumped = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-        return {"arguments": arguments}, {"result": self.redact.data(dumped)}
-
-    def _llm_request(self, model: Any, request: Any) -> Any:
-        return self.redact.text_in(
-            {
-                "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-                "tools": _offered_tools(model),
-                "output_schema": request.output_schema,
-                "parameters": {
-                    "model": request.model,
-                    "temperature": request.temperature,
-                    "max_tokens": request.max_tokens,
-                    "max_total_tokens": request.max_total_tokens,
-                },
-            }
-        )
-
-    def _llm_response(self, request: Any, resp: LlmResponse | None) -> dict[str, Any] | None:
-        if resp is None:
-            return None
-        extra = dict(resp.extra)
-        tool_calls = [
-            {**c, "arguments": self.redact.data(c.get("arguments"))}
-            for c in extra.pop("tool_calls", None) or []
-            if isinstance(c, dict)
-        ]
-        text = self.redact.text(resp.text)
-        structured = None
-        if request.output_schema is not None:
-            try:
-                structured = self.redact.data(orjson.loads(resp.text))
-                text = orjson.dumps(structured).decode()  # the text is the same JSON
-            except orjson.JSONDecodeError:
-                structured = None
-        return {
-            "text": text,
-            "tool_calls": tool_calls,
-            "structured": structured,
-            "usage": _usage(resp),
-            "extra": self.redact.text_in(extra),
-        }
+        return {"arguments": arguments}, {"result": redact.data(dumped)}
 
     def _emission(self, rec: Recording) -> Emission:
         assert self.codec is not None, "Recorder.register() first"
@@ -199,6 +163,49 @@ def recording(recorder: Recorder) -> Interceptor:
         return result
 
     return record
+
+
+def _llm_request(model: Any, request: Any, redact: Redactor) -> Any:
+    return redact.text_in(
+        {
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "tools": _offered_tools(model),
+            "output_schema": request.output_schema,
+            "parameters": {
+                "model": request.model,
+                "temperature": request.temperature,
+                "max_tokens": request.max_tokens,
+                "max_total_tokens": request.max_total_tokens,
+            },
+        }
+    )
+
+
+def _llm_response(request: Any, resp: LlmResponse | None, redact: Redactor) -> Any:
+    if resp is None:
+        return None
+    extra = dict(resp.extra)
+    # Paths first: what they blank is then blanked in the text too.
+    tool_calls = [
+        {**c, "arguments": redact.data(c.get("arguments"))}
+        for c in extra.pop("tool_calls", None) or []
+        if isinstance(c, dict)
+    ]
+    structured = None
+    if request.output_schema is not None:
+        try:
+            structured = redact.data(orjson.loads(resp.text))
+        except orjson.JSONDecodeError:
+            structured = None
+    # Structured output's text is the same JSON: shown as redacted.
+    text = redact.text(resp.text) if structured is None else orjson.dumps(structured).decode()
+    return {
+        "text": text,
+        "tool_calls": tool_calls,
+        "structured": structured,
+        "usage": _usage(resp),
+        "extra": redact.text_in(extra),
+    }
 
 
 def _llm_fields(call: Call, result: CallResult | None) -> dict[str, Any]:

@@ -9,20 +9,31 @@ from typing import Any
 __all__ = ["REDACTED", "Redactor"]
 
 REDACTED = "[redacted]"
+_MIN_LITERAL = 4  # shorter values (`1`, `yes`) would blank unrelated text where they recur
 
 
 @dataclass(slots=True)
 class Redactor:
-    """Applies the policy's ``recording.redact`` to JSON-like values; counts what it replaced."""
+    """Applies the policy's ``recording.redact`` to JSON-like values; counts what it replaced.
+
+    A value a path blanks is also replaced wherever it appears verbatim in text redacted
+    afterwards by this redactor or its children (a card number from the payload quoted in a
+    prompt, or in a tool's error message).
+    """
 
     paths: list[list[str]] = field(default_factory=list)
     patterns: list[re.Pattern[str]] = field(default_factory=list)
+    literals: set[str] = field(default_factory=set)
     count: int = 0
 
     @classmethod
     def of(cls, paths: list[str], patterns: list[str]) -> Redactor:
         split = [p.removeprefix("$").removeprefix(".").split(".") for p in paths]
         return cls([s for s in split if s != [""]], [re.compile(p) for p in patterns])
+
+    def child(self) -> Redactor:
+        """A redactor for one recording: the same rules and what was blanked so far."""
+        return Redactor(self.paths, self.patterns, set(self.literals))
 
     def data(self, value: Any) -> Any:
         """A copy of ``value`` with every path blanked and every string's matches replaced."""
@@ -31,14 +42,17 @@ class Redactor:
         return self.text_in(value)
 
     def text(self, text: str) -> str:
+        for literal in sorted(self.literals, key=len, reverse=True):
+            self.count += text.count(literal)
+            text = text.replace(literal, REDACTED)
         for pattern in self.patterns:
             text, n = pattern.subn(REDACTED, text)
             self.count += n
         return text
 
     def text_in(self, value: Any) -> Any:
-        """Patterns applied to every string of a JSON-like value (keys left alone)."""
-        if not self.patterns:
+        """Literals and patterns replaced in every string of a JSON-like value (not keys)."""
+        if not (self.patterns or self.literals):
             return value
         if isinstance(value, str):
             return self.text(value)
@@ -51,6 +65,8 @@ class Redactor:
     def _blank(self, node: Any, path: list[str]) -> Any:
         if not path:
             self.count += 1
+            if isinstance(node, str | int | float) and len(str(node)) >= _MIN_LITERAL:
+                self.literals.add(str(node))
             return REDACTED
         head, rest = path[0], path[1:]
         if isinstance(node, dict):
