@@ -121,6 +121,58 @@ async def test_the_cli_replays_a_recorded_task_and_exits_1_at_a_divergence(
     assert code == 1
     assert "first divergence:" in text
     assert "handoffs differ: [worker] before, [] now" in text
+    app = ("--app", "tests.apps.pipeline:mesh")
+    forked = await cli_json(settings, "replay", "run", task.task_id, *app, "--live-from", "1")
+    assert [s["live"] for s in forked["steps"]] == [True, True, True]
+    assert forked["output"] == forked["original_output"]  # the same scripted answers
 
 
 FEWER = Mesh([one_fewer, pipeline.worker, pipeline.collector], model=NO_MODEL)
+
+
+async def test_a_fork_serves_recordings_up_to_a_step_and_calls_the_model_from_there(
+    settings: Settings,
+) -> None:
+    from agentmesh.agents._fork import fork_task
+
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        task = await submit_task(
+            settings, pipeline.mesh, "planner", Plan(question="why", parts=2), registry
+        )
+    finally:
+        await registry.close()
+
+    async def collected() -> bool:
+        events = await events_of(settings, None, timeout=1)
+        return sum(e.body.kind == "step_finished" and e.agent == "collector" for e in events) == 2
+
+    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
+        await wait_for(collected, timeout=90)
+    recordings = await read_recordings(settings, task.task_id)
+    events = (await read_timeline(settings, task.task_id)).events
+    # The model the fork calls from the planner's step on answers differently.
+    model = ScriptedModel(["another angle"], loop=True)
+    live = Mesh([pipeline.planner, pipeline.worker, pipeline.collector], model=model)
+
+    fork = await fork_task(live, task.task_id, recordings, events, live_from="1")
+    assert [(s.agent, s.live) for s in fork.steps] == [
+        ("planner", True),
+        ("worker", True),
+        ("worker", True),
+        ("collector", True),
+        ("collector", True),
+    ]
+    assert fork.original_output is not None
+    assert "hit for sub-question" in fork.original_output
+    assert fork.output is not None
+    assert "hit for another angle" in fork.output
+    assert len(model.requests) == 1  # only the planner's call went to the model
+
+    # Forked at a worker: the planner and the other worker keep their recorded answers.
+    second = await fork_task(live, task.task_id, recordings, events, live_from="2")
+    assert [(s.agent, s.live) for s in second.steps][:3] == [
+        ("planner", False),
+        ("worker", True),
+        ("collector", True),
+    ]

@@ -26,7 +26,7 @@ from agentmesh.agents._journal import journal_key
 from agentmesh.agents._mesh import Mesh
 from agentmesh.agents._recorder import Recorder
 from agentmesh.agents.testing import AgentHarness
-from agentmesh.contracts import AgentEvent, JournalEntry, Recording, StepFinished
+from agentmesh.contracts import AgentEvent, Handoff, JournalEntry, Recording, StepFinished
 from agentmesh.core.policy import Policy
 
 __all__ = ["ReplayReport", "StepReplay", "replay_task"]
@@ -101,6 +101,7 @@ async def _harness(mesh: Mesh, agent: str, policy: Policy) -> AgentHarness:
 class _Ran(StepReplay):
     calls: list[Recording] = field(default_factory=list)
     finished: StepFinished | None = None
+    emitted: list[Handoff[Any]] = field(default_factory=list)
 
 
 async def _step(harness: AgentHarness, step_input: Recording, calls: list[Recording]) -> _Ran:
@@ -118,6 +119,7 @@ async def _step(harness: AgentHarness, step_input: Recording, calls: list[Record
     ran.calls = sorted((r for r in run.recordings if r.call_id), key=lambda r: r.seq or 0)
     ran.finished = next((e.body for e in run.events if isinstance(e.body, StepFinished)), None)
     ran.output = run.output
+    ran.emitted = list(run.handoffs)
     if run.dead_letters:
         letter = run.dead_letters[0]
         ran.differences.append(f"the step failed: {letter.error_class}: {letter.error_message}")

@@ -51,6 +51,15 @@ def show(
 def run_again(
     task_id: Annotated[str, typer.Argument(help="The recorded task's id.")],
     app: AppOption = None,
+    live_from: Annotated[
+        str | None,
+        typer.Option(
+            "--live-from",
+            help="Fork: recorded answers before this step (a handoff id, or its number in "
+            "the order `replay run` lists), the mesh's model and tools called for real from "
+            "it on (metered and budgeted); prints the new outcome beside the original.",
+        ),
+    ] = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Re-run every recorded step of the task through the mesh (--app, default the
@@ -78,9 +87,52 @@ def run_again(
             )
         return await replay_task(mesh, task_id, recordings, events, policy)
 
+    if live_from is not None:
+        _fork(settings, mesh, task_id, live_from, policy, json_mode)
+        return
     report = asyncio.run(replay())
     _print_replay(report, json_mode)
     raise typer.Exit(0 if report.first_divergence is None else 1)
+
+
+def _fork(  # noqa: PLR0917 - the command's own values, passed on
+    settings: Any, mesh: Any, task_id: str, live_from: str, policy: Any, json_mode: bool
+) -> None:
+    from agentmesh.agents._fork import fork_task
+    from agentmesh.core.views import read_timeline
+    from agentmesh.core.views._recordings import read_recordings
+
+    async def fork() -> Any:
+        recordings = await read_recordings(settings, task_id)
+        events = (await read_timeline(settings, task_id)).events
+        return await fork_task(
+            mesh, task_id, recordings, events, live_from=live_from, policy=policy
+        )
+
+    try:
+        report = asyncio.run(fork())
+    except LookupError as exc:
+        fail(str(exc), json_mode=json_mode, code=2)
+    steps = [
+        {"handoff_id": s.handoff_id, "agent": s.agent, "live": s.live, "outcome": s.outcome}
+        for s in report.steps
+    ]
+    if json_mode:
+        print_json(
+            {
+                "task_id": task_id,
+                "fork_at": report.fork_at,
+                "steps": steps,
+                "original_output": report.original_output,
+                "output": report.output,
+            }
+        )
+        return
+    for step in steps:
+        how = "live" if step["live"] else "recorded"
+        out_console.print(f"{step['agent']:<14} {step['handoff_id']}  {how:<8} {step['outcome']}")
+    out_console.print(f"original: {report.original_output}", highlight=False, markup=False)
+    out_console.print(f"fork:     {report.output}", highlight=False, markup=False)
 
 
 def _print_replay(report: Any, json_mode: bool) -> None:

@@ -1,0 +1,136 @@
+"""Forking a recorded task: recorded answers up to a step, live calls from there on.
+
+The steps before the fork point run with their recorded answers (rebuilding the state a
+fan-in keeps); from the fork point on, the model and tools are called for real (metered and
+budgeted like any call), in this process, and every handoff the live steps emit is run
+through its agent in turn until the task has no more work. Recorded steps that do not descend
+from the fork point (other branches of a fan-out) still run with their recorded answers.
+Nothing is written to Kafka.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentmesh.agents._mesh import Mesh
+from agentmesh.agents._replay import _harness, _step
+from agentmesh.agents.testing import AgentHarness
+from agentmesh.contracts import AgentEvent, Handoff, Recording, StepFinished
+from agentmesh.core.policy import Policy
+
+__all__ = ["ForkReport", "ForkStep", "fork_task"]
+
+
+@dataclass
+class ForkStep:
+    handoff_id: str
+    agent: str
+    live: bool
+    outcome: str | None = None
+    output: str | None = None
+
+
+@dataclass
+class ForkReport:
+    task_id: str
+    fork_at: str
+    original_output: str | None
+    steps: list[ForkStep] = field(default_factory=list)
+
+    @property
+    def output(self) -> str | None:
+        return next((s.output for s in self.steps if s.output is not None), None)
+
+
+async def fork_task(
+    mesh: Mesh,
+    task_id: str,
+    recordings: list[Recording],
+    events: list[AgentEvent],
+    *,
+    live_from: str,
+    policy: Policy | None = None,
+) -> ForkReport:
+    """Re-run the task with recorded answers until step ``live_from`` (a handoff id, or the
+    step's number in recorded order from 1), live from there on."""
+    policy = policy or Policy()
+    inputs = [r for r in recordings if r.kind == "step_input"]
+    at = _fork_point(inputs, live_from)
+    skipped = _descendants(at.handoff_id, events)
+    original = next((e.body.output_json for e in events if e.body.kind == "task_completed"), None)
+    report = ForkReport(task_id, at.handoff_id, original)
+    harnesses: dict[str, AgentHarness] = {}
+
+    async def harness(agent: str) -> AgentHarness:
+        if agent not in harnesses:
+            harnesses[agent] = await _harness(mesh, agent, policy)
+        return harnesses[agent]
+
+    live: deque[Handoff[Any]] = deque()
+    for step_input in inputs:
+        if step_input.handoff_id in skipped:
+            continue  # replaced by what the live steps hand on
+        calls = [] if step_input is at else _calls_of(recordings, step_input.handoff_id)
+        ran = await _step(await harness(step_input.agent), step_input, calls)
+        report.steps.append(_summary(ran, live=step_input is at))
+        if step_input is at:
+            live.extend(ran.emitted)
+            await _drain(live, harness, report)
+    return report
+
+
+async def _drain(live: deque[Handoff[Any]], harness: Any, report: ForkReport) -> None:
+    while live:
+        envelope = live.popleft()
+        run = await (await harness(envelope.to_agent)).run_envelope(envelope)
+        finished = next((e.body for e in run.events if isinstance(e.body, StepFinished)), None)
+        report.steps.append(
+            ForkStep(
+                envelope.handoff_id,
+                envelope.to_agent,
+                live=True,
+                outcome=None if finished is None else finished.outcome,
+                output=run.output,
+            )
+        )
+        live.extend(run.handoffs)
+
+
+def _summary(ran: Any, *, live: bool) -> ForkStep:
+    outcome = None if ran.finished is None else ran.finished.outcome
+    return ForkStep(ran.handoff_id, ran.agent, live=live, outcome=outcome, output=ran.output)
+
+
+def _calls_of(recordings: list[Recording], handoff_id: str) -> list[Recording]:
+    calls = (r for r in recordings if r.handoff_id == handoff_id and r.call_id)
+    return sorted(calls, key=lambda r: r.seq or 0)
+
+
+def _fork_point(inputs: list[Recording], live_from: str) -> Recording:
+    if live_from.isdigit() and 1 <= int(live_from) <= len(inputs):
+        return inputs[int(live_from) - 1]
+    found = [r for r in inputs if r.handoff_id == live_from]
+    if not found:
+        raise LookupError(
+            f"no recorded step {live_from!r}: give a handoff id or a step number from 1 to "
+            f"{len(inputs)} (`agentmesh replay run` lists them in order)"
+        )
+    return found[0]
+
+
+def _descendants(handoff_id: str, events: list[AgentEvent]) -> set[str]:
+    """The steps that handled what ``handoff_id``'s step handed on, and theirs, and so on."""
+    children: dict[str, list[str]] = {}
+    for e in events:
+        if isinstance(e.body, StepFinished):
+            children[e.body.handoff_id] = [h.handoff_id for h in e.body.handoffs]
+    found: set[str] = set()
+    todo = list(children.get(handoff_id, []))
+    while todo:
+        child = todo.pop()
+        if child not in found:
+            found.add(child)
+            todo.extend(children.get(child, []))
+    return found
