@@ -152,7 +152,7 @@ async def redrive(
         dead_letter_id=entry.id,
         position=entry.position,
         topic=entry.letter.original_topic,
-        partition=-1,
+        partition=-1,  # where it lands is known once it is written
         offset=-1,
         idempotency_key=redrive_key(entry.id),
         handoff_id=handoff_id,
@@ -169,9 +169,7 @@ async def redrive(
     )
     await producer.start()
     try:
-        return await _write(
-            producer, entry, plan, value, _lineage(entry, by, reason, count), (by, reason), intents
-        )
+        return await _write(producer, entry, plan, value, who=(by, reason), intents=intents)
     except (ProducerFenced, InvalidProducerEpoch):
         raise RedriveSuperseded(
             f"another redrive of dead letter {entry.id} started at the same moment and took "
@@ -182,17 +180,18 @@ async def redrive(
         await producer.stop()
 
 
-async def _write(  # noqa: PLR0917 - the pieces of one transaction
+async def _write(
     producer: Any,
     entry: DeadLetterEntry,
     plan: Redriven,
     value: bytes,
-    headers: list[tuple[str, bytes]],
+    *,
     who: tuple[str, str],
     intents: str,
 ) -> Redriven:
     """The handoff and its audit intent, in one transaction."""
     letter = entry.letter
+    headers = _lineage(entry, *who, plan.redrive_count)
     async with producer.transaction():
         sent = await producer.send_and_wait(
             letter.original_topic, value, key=letter.original_key, headers=headers
