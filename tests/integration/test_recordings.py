@@ -243,6 +243,18 @@ async def test_the_gateway_serves_a_tasks_recordings_to_auditors_and_admins_only
         seen = await get("t-gw", "auditor-token-0001")
         assert (await get("t-gw", "admin-token-00000001")).json() == seen.json()
         assert (await get("t-none", "auditor-token-0001")).status_code == 404
+        # The task's story, as `agentmesh replay show --json` prints it, to auditors only.
+        story_url = "/v1/tasks/t-gw/story"
+        denied = await client.get(
+            story_url, headers={"Authorization": "Bearer submit-token-000001"}
+        )
+        assert denied.status_code == 403
+        told = await client.get(story_url, headers={"Authorization": "Bearer auditor-token-0001"})
+    from agentmesh.core.views._story import read_story
+
+    expected = orjson.loads(orjson.dumps((await read_story(settings, "t-gw")).as_json()))
+    assert (told.status_code, told.json()) == (200, expected)
+    assert [c["agent"] for c in told.json()["steps"][0]["children"]] == ["worker", "worker"]
     body = seen.json()
     assert seen.status_code == 200
     assert [r["kind"] for r in body["recordings"]].count("step_input") == 5

@@ -24,7 +24,13 @@ from agentmesh.contracts import (
 )
 from agentmesh.core import Settings
 from agentmesh.core.transport import KafkaConnection, make_producer
-from agentmesh.gateway import _routes_dlq, _routes_ops, _routes_reviews, _routes_tasks
+from agentmesh.gateway import (
+    _routes_dlq,
+    _routes_ops,
+    _routes_recordings,
+    _routes_reviews,
+    _routes_tasks,
+)
 from agentmesh.gateway._auth import TokenStore
 from agentmesh.gateway._config import GatewayConfig
 from agentmesh.gateway._errors import BodyLimit, install_error_handlers
@@ -123,6 +129,7 @@ def create_app(
     app.include_router(_routes_reviews.router)
     app.include_router(_routes_ops.router)
     app.include_router(_routes_dlq.router)
+    app.include_router(_routes_recordings.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

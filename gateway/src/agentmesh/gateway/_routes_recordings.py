@@ -1,6 +1,6 @@
-"""``/v1/tasks/{id}/recordings``: what a task's steps were given and their calls asked and
-answered. Recordings can hold what the policy's redaction leaves of personal data, so only
-auditors (and admins) may read them."""
+"""``/v1/tasks/{id}/recordings`` and ``/story``: what a task's steps were given and their
+calls asked and answered. Recordings can hold what the policy's redaction leaves of personal
+data, so only auditors (and admins) may read them."""
 
 from __future__ import annotations
 
@@ -32,6 +32,24 @@ async def task_recordings(
     if not found:
         raise HTTPException(404, f"no recordings for task {task_id!r}")
     return {"task_id": task_id, "recordings": [_jsonable(r) for r in found]}
+
+
+@router.get("/{task_id}/story")
+async def task_story(
+    task_id: str, gw: State, _: Annotated[Identity, Depends(who("auditor"))]
+) -> dict[str, Any]:
+    """The task as a tree of steps (what `agentmesh replay show --json` prints): each step's
+    input, every recorded model and tool exchange, the handoffs, tokens, cost and time, and
+    every supervisor decision about the task. 404 when nothing of the task is recorded."""
+    from agentmesh.core.views._story import read_story
+
+    try:
+        story = await read_story(gw.settings, task_id)
+    except LookupError:
+        story = None
+    if story is None or not story.roots:
+        raise HTTPException(404, f"nothing recorded for task {task_id!r}")
+    return story.as_json()
 
 
 def _jsonable(rec: Recording) -> dict[str, Any]:

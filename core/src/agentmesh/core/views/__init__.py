@@ -1,5 +1,6 @@
-"""The mesh's topics as people and scripts see them: a task's timeline and its ledger, the
-review queue, control rules, and any topic tailed as readable records.
+"""The mesh's topics as people and scripts see them: a task's timeline, its ledger, its
+recordings and its whole story, the review queue, control rules, and any topic tailed as
+readable records.
 
 The CLI and the gateway read through these, so both show the same thing.
 """
@@ -12,6 +13,7 @@ from agentmesh.core.views._ledger import (
     TaskLedgerView,
     read_ledger,
 )
+from agentmesh.core.views._recordings import read_recordings
 from agentmesh.core.views._reviews import (
     ReviewConflict,
     ReviewEntry,
@@ -21,6 +23,7 @@ from agentmesh.core.views._reviews import (
     fold_reviews,
     read_reviews,
 )
+from agentmesh.core.views._story import StepNode, TaskStory, build_story, read_story
 from agentmesh.core.views._tail import (
     Start,
     TailRecord,
@@ -43,12 +46,15 @@ __all__ = [
     "ReviewEntry",
     "ReviewError",
     "Start",
+    "StepNode",
     "TailRecord",
     "TailSpec",
     "TaskLedgerView",
+    "TaskStory",
     "TaskTimeline",
     "TopicMissing",
     "UnknownReview",
+    "build_story",
     "decide",
     "dumps_line",
     "fold_reviews",
@@ -57,7 +63,9 @@ __all__ = [
     "parse_since",
     "publish_control",
     "read_ledger",
+    "read_recordings",
     "read_reviews",
+    "read_story",
     "read_timeline",
     "record_time",
     "resolve_topic",
