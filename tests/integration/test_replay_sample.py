@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from agentmesh.agents import Context, Mesh, Outgoing, agent
 from agentmesh.agents._submit import submit_task
 from agentmesh.contracts import SchemaRegistry
 from agentmesh.core import Settings
@@ -21,12 +22,14 @@ from tests.runtime_helpers import events_of, running, wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
 APP = "agentmesh_examples.research:mesh"
+FEWER_APP = "tests.integration.test_replay_sample:FEWER"
 
 
 async def _replay(settings: Settings, task_id: str, **env: str) -> tuple[int, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "agentmesh.cli", "replay", "run", task_id, "--app", APP, "--json"),
+        *("-m", "agentmesh.cli", "replay", "run", task_id, "--json"),
+        *("--app", FEWER_APP if env.pop("REPLAY_APP", None) == "fewer" else APP),
         env={
             **os.environ,
             "AGENTMESH_KAFKA_BOOTSTRAP": settings.bootstrap,
@@ -78,3 +81,25 @@ async def test_the_demo_task_replays_identically_and_a_changed_prompt_diverges_t
         f"prompt writer@{writer_now} before, writer@" in d and "now" in d
         for d in diverged[0]["differences"]
     ), diverged[0]["differences"]
+
+    # A planner that hands one sub-question fewer diverges at the planner's handoffs.
+    code, report = await _replay(settings, task.task_id, REPLAY_APP="fewer")
+    assert code == 1
+    first = next(s for s in report["steps"] if not s["same"])
+    assert first["agent"] == "planner"
+    assert first["differences"] == [
+        "handoffs differ: [researcher, researcher, researcher] before, [researcher, researcher] now"
+    ]
+
+
+@agent("planner")
+async def _fewer(request: ResearchQuestion, ctx: Context) -> list[Outgoing]:
+    handed = await research.planner.handler(request, ctx)
+    assert isinstance(handed, list)
+    return handed[:-1]
+
+
+FEWER = Mesh(
+    [_fewer, research.researcher, research.writer, research.reviewer],
+    model=research.mesh.model,
+)
