@@ -11,7 +11,7 @@ import pytest
 
 from agentmesh.contracts import AuditRecord, Topics
 from agentmesh.core import Settings
-from tests.gateway_helpers import auth, serving
+from tests.gateway_helpers import TOKENS, auth, serving
 from tests.integration.test_dlq import (
     ONE_PARTITION,
     RUNS,
@@ -122,3 +122,34 @@ async def test_a_redrive_is_appended_to_the_audit_trail(settings: Settings, tmp_
     assert RUNS == ["poison", "fixed"]
     assert seen["t1"][-2:] == ["task_completed", "step_finished:result"]
     assert details["to"] == f"{written['topic']}@{written['partition']}:{written['offset']}"
+
+
+async def test_the_cli_over_the_gateway_reads_as_an_auditor_and_redrives_as_an_admin(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with (
+        running(mesh, ["fixer"], settings, ONE_PARTITION),
+        serving(settings, tmp_path) as url,
+    ):
+        await send_handoffs(settings, mesh, "fixer", [Job(text="poison")], ["t1"])
+        (letter,) = await dead_letters(settings, 1, timeout=20)
+        ident = letter.dead_letter_id
+        as_ada = ("--gateway", url, "--token", TOKENS["ada"], "--json")
+        as_root = ("--gateway", url, "--token", TOKENS["root"], "--json")
+        listed = await cli(settings, "dlq", "list", *as_ada)
+        shown = await cli(settings, "dlq", "show", ident, *as_ada)
+        edit = ("--edit", '{"text": "fixed"}', "--reason", "typo")
+        denied = await cli(settings, "dlq", "redrive", ident, *edit, *as_ada)
+        done = await cli(settings, "dlq", "redrive", ident, *edit, *as_root)
+        seen = await outcomes(settings, 4)
+    assert [(d["id"], d["stage"], d["redrive_count"]) for d in orjson.loads(listed[1])] == [
+        (ident, "handler", 0)
+    ]
+    assert orjson.loads(shown[1])["handoff"]["payload"] == {"text": "poison"}
+    assert denied[0] == 1
+    assert "403" in denied[1] or "may not" in denied[1]
+    assert done[0] == 0, done
+    (written,) = orjson.loads(done[1])
+    assert (written["ok"], written["idempotency_key"]) == (True, f"redrive:{ident}")
+    assert RUNS == ["poison", "fixed"]
+    assert seen["t1"][-2:] == ["task_completed", "step_finished:result"]

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from agentmesh.cli._output import JsonOption, fail, out_console, print_json
+from agentmesh.cli._remote import GatewayOpt, TokenOpt, no_by_with_gateway, run
 from agentmesh.core import get_settings
 
 if TYPE_CHECKING:
@@ -53,38 +54,49 @@ def _read(json_mode: bool) -> list[DeadLetterEntry]:
 
 
 @dlq_app.command("list")
-def list_letters(
+def list_letters(  # noqa: PLR0917 - one value per CLI flag
     stage: StageOpt = None,
     task: Annotated[str | None, typer.Option("--task", help="Only this task's.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+    gateway: GatewayOpt = None,
+    token: TokenOpt = None,
     json_mode: JsonOption = False,
 ) -> None:
     """The newest dead letters first: id, position on the topic, task, agent, stage, why,
     and how many times their work was redriven."""
-    entries = [
-        e
-        for e in _read(json_mode)
-        if (stage is None or e.letter.stage == stage) and (task is None or e.letter.task_id == task)
+    if gateway:
+        from agentmesh.cli._dlq_remote import remote_list
+
+        # The gateway filters by task; by stage here, so ask for as many as it gives.
+        ask = limit if stage is None else 1000
+        found = remote_list(gateway, token, limit=ask, task=task)
+        rows = run(found, json_mode=json_mode, doing="read the dead letters")
+    else:
+        rows = [e.summary_json() for e in _read(json_mode)]
+    rows = [
+        r
+        for r in rows
+        if (stage is None or r["stage"] == stage) and (task is None or r["task_id"] == task)
     ]
-    entries.sort(key=lambda e: e.letter.failed_at, reverse=True)
-    entries = entries[:limit]
+    rows.sort(key=lambda r: str(r["failed_at"]), reverse=True)
+    rows = rows[:limit]
     if json_mode:
-        print_json([e.summary_json() for e in entries])
+        print_json(rows)
         return
-    if not entries:
+    if not rows:
         out_console.print("no dead letters")
         return
     table = Table("id", "at", "task", "agent", "stage", "redriven", "why")
-    for e in entries:
-        d = e.letter
-        why = f"{d.error_class}: {d.error_message}"
+    for r in rows:
+        why = f"{r['error_class']}: {r['error_message']}"
+        where = f"\n[dim]{r['position']}[/]" if r["position"] else ""
         table.add_row(
-            f"{e.id}\n[dim]{e.position}[/]",
-            d.failed_at.isoformat(timespec="seconds"),
-            d.task_id or "-",
-            d.agent or "-",
-            d.stage,
-            str(e.redrive_count),
+            f"{r['id']}{where}",
+            str(r["failed_at"])[:19],
+            r["task_id"] or "-",
+            r["agent"] or "-",
+            r["stage"],
+            str(r["redrive_count"]),
             why[:160],
         )
     out_console.print(table)
@@ -93,10 +105,21 @@ def list_letters(
 @dlq_app.command()
 def show(
     ident: Annotated[str, typer.Argument(metavar="ID", help="Its id, or <partition>:<offset>.")],
+    gateway: GatewayOpt = None,
+    token: TokenOpt = None,
     json_mode: JsonOption = False,
 ) -> None:
     """One dead letter whole: why, where it came from, its headers, the handoff it held
     (decoded with the schema it was written with) and whether it can be redriven."""
+    if gateway:
+        from agentmesh.cli._dlq_remote import remote_show
+
+        shown = run(remote_show(gateway, token, ident), json_mode=json_mode, doing="read it")
+        if json_mode:
+            print_json(shown)
+        else:
+            _print_entry(shown)
+        return
     from agentmesh.contracts import SchemaRegistry
     from agentmesh.core.views._dlq import (
         DeadLetterError,
@@ -179,7 +202,11 @@ def redrive(  # noqa: PLR0917 - one value per CLI flag
     every: Annotated[
         bool, typer.Option("--all", help="Every dead letter (of --stage, if given).")
     ] = False,
-    by: Annotated[str | None, typer.Option("--by", help="Who (default: your login).")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who, without --gateway (default: your login).")
+    ] = None,
+    gateway: GatewayOpt = None,
+    token: TokenOpt = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Put dead letters' work back on its agent's inbox, once.
@@ -191,7 +218,9 @@ def redrive(  # noqa: PLR0917 - one value per CLI flag
     redrives it is refused. Each redrive is appended to the audit trail (decision
     dead_letter_redriven) when a supervisor runs in the namespace.
 
-    Exit status: 0 all redriven, 2 some refused, 1 an error (Kafka, registry).
+    Over --gateway (admin token) the gateway redrives them, as the token's name.
+
+    Exit status: 0 all redriven, 2 some refused, 1 an error (Kafka, registry, gateway).
     """
     if not reason.strip():
         fail("--reason is required: say why (it travels with the work)", json_mode=json_mode)
@@ -201,10 +230,32 @@ def redrive(  # noqa: PLR0917 - one value per CLI flag
         fail("--stage selects with --all; with IDs, leave it out", json_mode=json_mode)
     if edit is not None and (every or len(ids or []) != 1):
         fail("--edit fixes one dead letter: give exactly one ID", json_mode=json_mode)
+    if edit is not None:
+        _check_edit(edit, json_mode)
+    if gateway:
+        from agentmesh.cli._dlq_remote import remote_redrive
+
+        no_by_with_gateway(gateway, by)
+        asked = remote_redrive(
+            gateway, token, ids or [], every=every, stage=stage, reason=reason, edit=edit
+        )
+        _report(run(asked, json_mode=json_mode, doing="redrive"), json_mode)
+        return
     entries = _read(json_mode)
     chosen = _choose(entries, ids or [], stage, json_mode)
     outcomes = asyncio.run(_redrive_all(chosen, by or getpass.getuser(), reason, edit))
     _report(outcomes, json_mode)
+
+
+def _check_edit(edit: str, json_mode: bool) -> None:
+    import orjson
+
+    try:
+        payload = orjson.loads(edit)
+    except orjson.JSONDecodeError as exc:
+        fail(f"--edit is not JSON ({exc}): give the payload as a JSON object", json_mode=json_mode)
+    if not isinstance(payload, dict):
+        fail("--edit must be a JSON object (the agent's input payload)", json_mode=json_mode)
 
 
 def _choose(
