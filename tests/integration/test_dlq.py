@@ -52,8 +52,10 @@ def _fresh_runs() -> None:
 
 
 async def cli(s: Settings, *args: str) -> tuple[int, str, str]:
+    # Straight to Kafka unless a test says --gateway, whatever this shell has set.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_GATEWAY_")}
     env = {
-        **os.environ,
+        **inherited,
         "AGENTMESH_KAFKA_BOOTSTRAP": s.bootstrap,
         "AGENTMESH_SCHEMA_REGISTRY_URL": s.registry_url,
         "AGENTMESH_NAMESPACE": s.namespace,
