@@ -61,7 +61,16 @@ from agentmesh.contracts._events import (
     ToolCall,
 )
 from agentmesh.contracts._handoff import Handoff, PayloadT
-from agentmesh.contracts._headers import CLAIM_HEADER, RELEASED_AT_HEADER, REVIEW_ID_HEADER
+from agentmesh.contracts._headers import (
+    CLAIM_HEADER,
+    REDRIVE_BY_HEADER,
+    REDRIVE_COUNT_HEADER,
+    REDRIVE_FROM_HEADER,
+    REDRIVE_OF_HEADER,
+    REDRIVE_REASON_HEADER,
+    RELEASED_AT_HEADER,
+    REVIEW_ID_HEADER,
+)
 from agentmesh.contracts._journal import JournalEntry
 from agentmesh.contracts._recording import Recording
 from agentmesh.contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry, SchemaStore
@@ -80,6 +89,11 @@ __all__ = [
     "DEFAULT_COMPATIBILITY",
     "HEADER_SIZE",
     "MAGIC_BYTE",
+    "REDRIVE_BY_HEADER",
+    "REDRIVE_COUNT_HEADER",
+    "REDRIVE_FROM_HEADER",
+    "REDRIVE_OF_HEADER",
+    "REDRIVE_REASON_HEADER",
     "RELEASED_AT_HEADER",
     "REVIEW_ID_HEADER",
     "SCHEMA_DIR",
