@@ -53,6 +53,7 @@ def test_register_covers_every_topic_and_is_idempotent(settings: Settings) -> No
             "dlq",
             "audit",
             "claims",
+            "recordings",
             "agent.planner",
             "agent.worker",
             "agent.collector",
