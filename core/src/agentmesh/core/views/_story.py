@@ -12,6 +12,7 @@ steps of the same agent each adding to the waiting state, the last one handing o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +54,13 @@ class StepNode:
     children: list[StepNode] = field(default_factory=list)
     tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    finished_at: datetime | None = None
+
+    @property
+    def started_at(self) -> datetime | None:
+        if self.finished_at is None or self.duration_ms is None:
+            return None
+        return self.finished_at - timedelta(milliseconds=self.duration_ms)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +69,8 @@ class StepNode:
             "hop": self.hop,
             "outcome": self.outcome,
             "duration_ms": self.duration_ms,
+            "started_at": None if self.started_at is None else self.started_at.isoformat(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
             "input": _json(self.input_json),
             "tokens": self.tokens,
             "cost_usd": str(self.cost_usd),
@@ -137,6 +147,7 @@ def _fold_events(events: list[AgentEvent], node: Any) -> None:
             step = node(body.handoff_id)
             step.agent = step.agent or event.agent
             step.outcome, step.duration_ms = body.outcome, body.duration_ms
+            step.finished_at = event.at
             step.handoffs = [h.model_dump(mode="json") for h in body.handoffs]
             tally.finished(body)
         elif isinstance(body, LlmCall | ToolCall) and tally.count(body, position):
