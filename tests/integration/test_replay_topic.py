@@ -43,7 +43,9 @@ async def _ends(settings: Settings) -> dict[tuple[str, int], int]:
     reader = make_consumer(conn, options=ConsumerOptions(group_id=None))
     await reader.start()
     try:
-        return {(tp.topic, tp.partition): end for tp, end in (await reader.end_offsets(tps)).items()}
+        return {
+            (tp.topic, tp.partition): end for tp, end in (await reader.end_offsets(tps)).items()
+        }
     finally:
         await reader.stop()
 
@@ -54,7 +56,9 @@ async def test_a_task_is_copied_into_a_sandbox_where_an_agent_runs_against_it(
     registry = SchemaRegistry(settings.registry_url)
     try:
         tasks = [
-            await submit_task(settings, pipeline.mesh, "planner", Plan(question=q, parts=2), registry)
+            await submit_task(
+                settings, pipeline.mesh, "planner", Plan(question=q, parts=2), registry
+            )
             for q in ("first", "second")
         ]
     finally:
