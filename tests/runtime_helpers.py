@@ -216,3 +216,26 @@ async def dead_letters(
         return [await codec.decode(v) for v in raw]
     finally:
         await registry.close()
+
+
+async def run_pipeline_task(settings: Settings, question: str = "why", parts: int = 2) -> str:
+    """Submit one task to the pipeline test mesh and run its agents until every part reached
+    the collector (the task recorded end to end); its id."""
+    from agentmesh.agents._submit import submit_task
+    from tests.apps import pipeline
+
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        plan = pipeline.Plan(question=question, parts=parts)
+        task = await submit_task(settings, pipeline.mesh, "planner", plan, registry)
+    finally:
+        await registry.close()
+
+    async def collected() -> bool:
+        events = await events_of(settings, None, timeout=1)
+        done = sum(e.body.kind == "step_finished" and e.agent == "collector" for e in events)
+        return done == parts
+
+    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
+        await wait_for(collected, timeout=90)
+    return str(task.task_id)

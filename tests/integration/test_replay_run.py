@@ -9,14 +9,12 @@ import pytest
 
 from agentmesh.agents import Context, Mesh, Outgoing, ScriptedModel, agent
 from agentmesh.agents._replay import replay_task
-from agentmesh.agents._submit import submit_task
-from agentmesh.contracts import SchemaRegistry
 from agentmesh.core import Settings
 from agentmesh.core.views import read_timeline
 from agentmesh.core.views._recordings import read_recordings
 from tests.apps import pipeline
 from tests.apps.pipeline import Plan, Work
-from tests.runtime_helpers import events_of, running, wait_for
+from tests.runtime_helpers import run_pipeline_task
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -43,27 +41,14 @@ async def one_fewer(plan: Plan, ctx: Context) -> list[Outgoing]:
 async def test_a_recorded_task_replays_the_same_and_changed_code_diverges_where_it_changed(
     settings: Settings,
 ) -> None:
-    registry = SchemaRegistry(settings.registry_url)
-    try:
-        task = await submit_task(
-            settings, pipeline.mesh, "planner", Plan(question="why", parts=2), registry
-        )
-    finally:
-        await registry.close()
-
-    async def collected() -> bool:
-        events = await events_of(settings, None, timeout=1)
-        return sum(e.body.kind == "step_finished" and e.agent == "collector" for e in events) == 2
-
-    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
-        await wait_for(collected, timeout=90)
-    recordings = await read_recordings(settings, task.task_id)
-    events = (await read_timeline(settings, task.task_id)).events
+    task_id = await run_pipeline_task(settings, parts=2)
+    recordings = await read_recordings(settings, task_id)
+    events = (await read_timeline(settings, task_id)).events
     recorded_output = next(e.body.output_json for e in events if e.body.kind == "task_completed")
 
     same = _mesh(pipeline.planner)
-    first = await replay_task(same, task.task_id, recordings, events)
-    second = await replay_task(same, task.task_id, recordings, events)
+    first = await replay_task(same, task_id, recordings, events)
+    second = await replay_task(same, task_id, recordings, events)
     assert [s.agent for s in first.steps] == [
         "planner",
         "worker",
@@ -76,7 +61,7 @@ async def test_a_recorded_task_replays_the_same_and_changed_code_diverges_where_
     assert first.outputs == second.outputs
     assert recorded_output in first.outputs  # byte for byte
 
-    changed = await replay_task(_mesh(reworded), task.task_id, recordings, events)
+    changed = await replay_task(_mesh(reworded), task_id, recordings, events)
     diverged = changed.first_divergence
     assert diverged is not None
     assert diverged.agent == "planner"
@@ -84,7 +69,7 @@ async def test_a_recorded_task_replays_the_same_and_changed_code_diverges_where_
     assert '-      "content": "split: why"' in diverged.differences[0]
     assert '+      "content": "divide: why"' in diverged.differences[0]
 
-    fewer = await replay_task(_mesh(one_fewer), task.task_id, recordings, events)
+    fewer = await replay_task(_mesh(one_fewer), task_id, recordings, events)
     diverged = fewer.first_divergence
     assert diverged is not None
     assert diverged.agent == "planner"
@@ -96,33 +81,18 @@ async def test_the_cli_replays_a_recorded_task_and_exits_1_at_a_divergence(
 ) -> None:
     from tests.integration.test_cli_review_tail import cli, cli_json
 
-    registry = SchemaRegistry(settings.registry_url)
-    try:
-        task = await submit_task(
-            settings, pipeline.mesh, "planner", Plan(question="why", parts=1), registry
-        )
-    finally:
-        await registry.close()
-
-    async def collected() -> bool:
-        events = await events_of(settings, None, timeout=1)
-        return any(e.body.kind == "task_completed" for e in events)
-
-    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
-        await wait_for(collected, timeout=90)
-    same = await cli_json(
-        settings, "replay", "run", task.task_id, "--app", "tests.apps.pipeline:mesh"
-    )
+    task_id = await run_pipeline_task(settings, parts=1)
+    same = await cli_json(settings, "replay", "run", task_id, "--app", "tests.apps.pipeline:mesh")
     assert same["same"] is True
     assert [s["agent"] for s in same["steps"]] == ["planner", "worker", "collector"]
     code, text, _ = await cli(
-        settings, "replay", "run", task.task_id, "--app", "tests.integration.test_replay_run:FEWER"
+        settings, "replay", "run", task_id, "--app", "tests.integration.test_replay_run:FEWER"
     )
     assert code == 1
     assert "first divergence:" in text
     assert "handoffs differ: [worker] before, [] now" in text
     app = ("--app", "tests.apps.pipeline:mesh")
-    forked = await cli_json(settings, "replay", "run", task.task_id, *app, "--live-from", "1")
+    forked = await cli_json(settings, "replay", "run", task_id, *app, "--live-from", "1")
     assert [s["live"] for s in forked["steps"]] == [True, True, True]
     assert forked["output"] == forked["original_output"]  # the same scripted answers
 
@@ -135,27 +105,14 @@ async def test_a_fork_serves_recordings_up_to_a_step_and_calls_the_model_from_th
 ) -> None:
     from agentmesh.agents._fork import fork_task
 
-    registry = SchemaRegistry(settings.registry_url)
-    try:
-        task = await submit_task(
-            settings, pipeline.mesh, "planner", Plan(question="why", parts=2), registry
-        )
-    finally:
-        await registry.close()
-
-    async def collected() -> bool:
-        events = await events_of(settings, None, timeout=1)
-        return sum(e.body.kind == "step_finished" and e.agent == "collector" for e in events) == 2
-
-    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
-        await wait_for(collected, timeout=90)
-    recordings = await read_recordings(settings, task.task_id)
-    events = (await read_timeline(settings, task.task_id)).events
+    task_id = await run_pipeline_task(settings, parts=2)
+    recordings = await read_recordings(settings, task_id)
+    events = (await read_timeline(settings, task_id)).events
     # The model the fork calls from the planner's step on answers differently.
     model = ScriptedModel(["another angle"], loop=True)
     live = Mesh([pipeline.planner, pipeline.worker, pipeline.collector], model=model)
 
-    fork = await fork_task(live, task.task_id, recordings, events, live_from="1")
+    fork = await fork_task(live, task_id, recordings, events, live_from="1")
     assert [(s.agent, s.live) for s in fork.steps] == [
         ("planner", True),
         ("worker", True),
@@ -170,7 +127,7 @@ async def test_a_fork_serves_recordings_up_to_a_step_and_calls_the_model_from_th
     assert len(model.requests) == 1  # only the planner's call went to the model
 
     # Forked at a worker: the planner and the other worker keep their recorded answers.
-    second = await fork_task(live, task.task_id, recordings, events, live_from="2")
+    second = await fork_task(live, task_id, recordings, events, live_from="2")
     assert [(s.agent, s.live) for s in second.steps][:3] == [
         ("planner", False),
         ("worker", True),

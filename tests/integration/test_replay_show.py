@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from agentmesh.agents._submit import submit_task
-from agentmesh.contracts import SchemaRegistry
 from agentmesh.core import Settings
 from agentmesh.core.views._story import read_story
-from tests.apps import pipeline
-from tests.apps.pipeline import Plan
 from tests.integration.test_cli_review_tail import cli, cli_json
-from tests.runtime_helpers import events_of, running, wait_for
+from tests.runtime_helpers import run_pipeline_task
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 async def test_a_fanned_out_task_is_told_as_a_tree_with_every_call(settings: Settings) -> None:
-    registry = SchemaRegistry(settings.registry_url)
-    try:
-        task = await submit_task(
-            settings, pipeline.mesh, "planner", Plan(question="why", parts=2), registry
-        )
-    finally:
-        await registry.close()
+    task_id = await run_pipeline_task(settings, parts=2)
 
-    async def collected() -> bool:
-        events = await events_of(settings, None, timeout=1)
-        done = [e for e in events if e.body.kind == "step_finished" and e.agent == "collector"]
-        return len(done) == 2
-
-    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
-        await wait_for(collected, timeout=90)
-
-    story = await read_story(settings, task.task_id)
+    story = await read_story(settings, task_id)
     (root,) = story.roots
     assert (root.agent, root.hop, root.outcome) == ("planner", 0, "handoff")
     assert root.input_json is not None
@@ -49,9 +31,9 @@ async def test_a_fanned_out_task_is_told_as_a_tree_with_every_call(settings: Set
     assert story.tokens == root.tokens > 0
     assert story.decisions == []  # no supervisor ran
 
-    shown = await cli_json(settings, "replay", "show", task.task_id)
+    shown = await cli_json(settings, "replay", "show", task_id)
     assert shown == orjson_roundtrip(story.as_json())
-    code, text, _ = await cli(settings, "replay", "show", task.task_id)
+    code, text, _ = await cli(settings, "replay", "show", task_id)
     assert code == 0
     assert "planner (hop 0) handoff" in text
     assert "tool call search" in text

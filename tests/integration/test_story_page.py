@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from agentmesh.agents._submit import submit_task
-from agentmesh.contracts import SchemaRegistry
 from agentmesh.core import Settings
-from tests.apps import pipeline
-from tests.apps.pipeline import Plan
 from tests.gateway_helpers import TOKENS, serving
 from tests.integration.test_reviewer_page import CHROMIUM, CHROMIUM_ARGS
-from tests.runtime_helpers import events_of, running, wait_for
+from tests.runtime_helpers import run_pipeline_task
 
 pytestmark = [
     pytest.mark.kafka,
@@ -31,20 +27,7 @@ pytestmark = [
 async def test_an_auditor_sees_a_task_as_a_waterfall_of_its_steps(
     settings: Settings, tmp_path: Path
 ) -> None:
-    registry = SchemaRegistry(settings.registry_url)
-    try:
-        task = await submit_task(
-            settings, pipeline.mesh, "planner", Plan(question="why", parts=2), registry
-        )
-    finally:
-        await registry.close()
-
-    async def collected() -> bool:
-        events = await events_of(settings, None, timeout=1)
-        return sum(e.body.kind == "step_finished" and e.agent == "collector" for e in events) == 2
-
-    async with running(pipeline.mesh, ["planner", "worker", "collector"], settings):
-        await wait_for(collected, timeout=90)
+    task_id = await run_pipeline_task(settings, parts=2)
     async with serving(settings, tmp_path) as url, async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
@@ -54,7 +37,7 @@ async def test_an_auditor_sees_a_task_as_a_waterfall_of_its_steps(
             await page.goto(f"{url}/")
             await page.get_by_label("API token").fill(TOKENS["rita"])
             await page.get_by_test_id("token-submit").click()
-            await page.get_by_test_id("story-task").fill(task.task_id)
+            await page.get_by_test_id("story-task").fill(task_id)
             await page.get_by_test_id("story-show").click()
             await expect(page.get_by_test_id("story-status")).to_contain_text(
                 "needs the auditor or admin role"
@@ -63,7 +46,7 @@ async def test_an_auditor_sees_a_task_as_a_waterfall_of_its_steps(
 
             await page.get_by_label("API token").fill(TOKENS["ada"])
             await page.get_by_test_id("token-submit").click()
-            await page.get_by_test_id("story-task").fill(task.task_id)
+            await page.get_by_test_id("story-task").fill(task_id)
             await page.get_by_test_id("story-show").click()
             steps = page.get_by_test_id("story-step")
             await expect(steps).to_have_count(5)
