@@ -54,6 +54,12 @@ class Topics:
         return f"{self.namespace}.recordings"
 
     @property
+    def audit_intents(self) -> str:
+        """Decisions for the supervisor to append to the audit chain (its ``audit`` agent is
+        the one writer of each chain); people's actions (a redrive) are audited through it."""
+        return f"{self.namespace}.supervisor.audit-intents"
+
+    @property
     def ledgers(self) -> str:
         """The supervisor's task ledgers (faust's changelog of its ``ledgers`` table, keyed by
         the task id as JSON, co-partitioned with the events): what budgets are enforced on."""

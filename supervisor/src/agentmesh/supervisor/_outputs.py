@@ -154,7 +154,7 @@ class Outputs:
 
     @property
     def topics_audit_intents(self) -> str:
-        return f"{self.topics.namespace}.supervisor.audit-intents"
+        return self.topics.audit_intents
 
 
 def parked_dead_letter(request: ReviewRequest, reason: str, by: str) -> DeadLetter:

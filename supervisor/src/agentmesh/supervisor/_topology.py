@@ -39,7 +39,7 @@ class SupervisorTopics:
 
     @property
     def audit_intents(self) -> str:
-        return f"{self.topics.namespace}.supervisor.audit-intents"
+        return self.topics.audit_intents
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from fastavro import schemaless_reader
 from agentmesh.contracts import (
     CLAIM_HEADER,
     HEADER_SIZE,
+    REDRIVE_COUNT_HEADER,
+    REDRIVE_OF_HEADER,
     Codec,
     DeadLetter,
     DecodeError,
@@ -26,7 +28,6 @@ from agentmesh.contracts import (
     Topics,
     read_header,
 )
-from agentmesh.contracts._headers import REDRIVE_COUNT_HEADER, REDRIVE_OF_HEADER
 from agentmesh.core._settings import Settings
 from agentmesh.core.transport import (
     ConsumerOptions,

@@ -28,19 +28,18 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from agentmesh.contracts import (
     HEADER_SIZE,
-    DecodeError,
-    EditRejected,
-    SchemaStore,
-    new_id,
-    read_header,
-    rewrite_handoff,
-)
-from agentmesh.contracts._headers import (
     REDRIVE_BY_HEADER,
     REDRIVE_COUNT_HEADER,
     REDRIVE_FROM_HEADER,
     REDRIVE_OF_HEADER,
     REDRIVE_REASON_HEADER,
+    DecodeError,
+    EditRejected,
+    SchemaStore,
+    Topics,
+    new_id,
+    read_header,
+    rewrite_handoff,
 )
 from agentmesh.core._settings import Settings
 from agentmesh.core.transport import (
@@ -122,7 +121,7 @@ def redrive_key(dead_letter_id: str) -> str:
 def audit_intents_topic(namespace: str) -> str:
     """Where the supervisor takes decisions to append to the audit chain (one writer per
     chain); people's redrives are audited through it like the supervisor's own decisions."""
-    return f"{namespace}.supervisor.audit-intents"
+    return Topics(namespace).audit_intents
 
 
 async def redrive(
