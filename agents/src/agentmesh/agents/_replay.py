@@ -162,9 +162,8 @@ def _compare(
     calls: list[Recording],
     finished: dict[str, StepFinished],
     outputs: dict[str, str | None],
-    ran: StepReplay,
+    ran: _Ran,
 ) -> list[str]:
-    assert isinstance(ran, _Ran)
     found = [d for old, new in zip(calls, ran.calls, strict=False) for d in _call_diff(old, new)]
     if len(calls) != len(ran.calls):
         found.append(f"{len(ran.calls)} calls instead of {len(calls)}")
