@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 
 from agentmesh.agents import Submission, Submitter
 from agentmesh.agents._replay import replay_task
 from agentmesh.agents._worker import AgentWorker
 from agentmesh.contracts import AgentEvent, Codec, DecodeError, Recording, SchemaRegistry, Topics
 from agentmesh.core import Settings
-from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_consumer
+from agentmesh.core.transport import KafkaConnection, read_tail
 from agentmesh_examples import research
 from bench._hop_driver import UnreachableError, check_reachable, delete_namespace
 from bench._stats import positive_int
@@ -89,29 +88,10 @@ async def _live(settings: Settings, tasks: int) -> tuple[int, float]:
 
 
 async def _read(settings: Settings, topic: str, codec: Codec[Any]) -> list[Any]:
-    consumer = make_consumer(
-        KafkaConnection.from_settings(settings), options=ConsumerOptions(group_id=None)
-    )
-    await consumer.start()
     found: list[Any] = []
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return found  # not made yet: the agents make it when they start
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    with contextlib.suppress(DecodeError):
-                        found.append(await codec.decode(rec.value or b""))
-    finally:
-        await consumer.stop()
+    async for rec in read_tail(KafkaConnection.from_settings(settings), topic):
+        with contextlib.suppress(DecodeError):
+            found.append(await codec.decode(rec.value or b""))
     return found
 
 

@@ -1,4 +1,4 @@
-"""Reading the newest records of every partition of a topic, once."""
+"""Reading the records of every partition of a topic as it is now (all, or the newest), once."""
 
 from __future__ import annotations
 
@@ -16,10 +16,15 @@ __all__ = ["read_tail"]
 
 
 async def read_tail(
-    conn: KafkaConnection, topic: str, per_partition: int, *, client_suffix: str = "tail"
+    conn: KafkaConnection,
+    topic: str,
+    per_partition: int | None = None,
+    *,
+    client_suffix: str = "tail",
 ) -> AsyncIterator[Any]:
-    """The last ``per_partition`` records of each partition (as they are now), partition by
-    partition in offset order; tombstones included. Nothing if the topic does not exist."""
+    """The last ``per_partition`` records of each partition (all of them when None) as it is
+    now, partition by partition in offset order; tombstones included. Nothing if the topic
+    does not exist. Read committed, never joining a group."""
     count = await partition_count(conn, topic, timeout_s=1.0)
     if count <= 0:
         return
@@ -33,7 +38,8 @@ async def read_tail(
         ends = await consumer.end_offsets(tps)
         begins = await consumer.beginning_offsets(tps)
         for tp in tps:
-            consumer.seek(tp, max(begins[tp], ends[tp] - per_partition))
+            newest = begins[tp] if per_partition is None else ends[tp] - per_partition
+            consumer.seek(tp, max(begins[tp], newest))
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
 from fastavro import schemaless_reader
 
 from agentmesh.contracts import (
@@ -29,12 +28,7 @@ from agentmesh.contracts import (
     read_header,
 )
 from agentmesh.core._settings import Settings
-from agentmesh.core.transport import (
-    ConsumerOptions,
-    KafkaConnection,
-    make_consumer,
-    partition_count,
-)
+from agentmesh.core.transport import KafkaConnection, read_tail
 from agentmesh.core.views._tail import jsonable
 
 __all__ = [
@@ -153,31 +147,17 @@ async def read_dead_letters(settings: Settings, registry: SchemaStore) -> list[D
     """Every dead letter of the namespace as the topic holds it now, oldest first per
     partition. Records that are not dead letters are skipped."""
     topic = Topics(settings.namespace).dlq
-    conn = KafkaConnection.from_settings(settings)
-    count = await partition_count(conn, topic, timeout_s=1.0)
-    if count <= 0:
-        return []
     codec = Codec(DeadLetter, Topics.subject(topic), registry)
-    tps = [TopicPartition(topic, p) for p in range(count)]
-    consumer = make_consumer(conn, options=ConsumerOptions(group_id=None, client_suffix="dlq"))
-    await consumer.start()
     out: list[DeadLetterEntry] = []
-    try:
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    if rec.value is None:
-                        continue
-                    try:
-                        letter = await codec.decode(rec.value)
-                    except DecodeError:
-                        continue
-                    out.append(DeadLetterEntry(topic, rec.partition, rec.offset, letter))
-    finally:
-        await consumer.stop()
+    conn = KafkaConnection.from_settings(settings)
+    async for rec in read_tail(conn, topic, client_suffix="dlq"):
+        if rec.value is None:
+            continue
+        try:
+            letter = await codec.decode(rec.value)
+        except DecodeError:
+            continue
+        out.append(DeadLetterEntry(topic, rec.partition, rec.offset, letter))
     return out
 
 

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 
 from agentmesh.contracts import (
     AgentEvent,
@@ -33,7 +32,7 @@ from agentmesh.contracts import (
     Topics,
 )
 from agentmesh.core._settings import Settings
-from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_consumer
+from agentmesh.core.transport import KafkaConnection, read_tail
 
 __all__ = ["StepNode", "TaskStory", "build_story", "read_story"]
 
@@ -201,37 +200,16 @@ async def _decisions(settings: Settings, task_id: str) -> list[AuditRecord]:
     topic = Topics(settings.namespace).audit
     registry = SchemaRegistry(settings.registry_url)
     codec = Codec(AuditRecord, Topics.subject(topic), registry)
-    consumer = make_consumer(
-        KafkaConnection.from_settings(settings),
-        options=ConsumerOptions(group_id=None, client_suffix="story"),
-    )
     found: list[AuditRecord] = []
-    await consumer.start()
+    conn = KafkaConnection.from_settings(settings)
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    try:
-                        audit = await codec.decode(rec.value or b"")
-                    except DecodeError:
-                        continue
-                    if audit.task_id == task_id:
-                        found.append(audit)
+        async for rec in read_tail(conn, topic, client_suffix="story"):
+            try:
+                audit = await codec.decode(rec.value or b"")
+            except DecodeError:
+                continue
+            if audit.task_id == task_id:
+                found.append(audit)
     finally:
-        await consumer.stop()
         await registry.close()
     return sorted(found, key=lambda a: a.at)
-
-
-async def _partitions(consumer: Any, topic: str) -> set[int]:
-    parts: set[int] = consumer.partitions_for_topic(topic) or set()
-    if not parts:
-        await consumer._client.force_metadata_update()
-        parts = consumer.partitions_for_topic(topic) or set()
-    return parts
