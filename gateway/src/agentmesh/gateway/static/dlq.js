@@ -4,8 +4,7 @@
 "use strict";
 
 (() => {
-  const TOKEN_KEY = "agentmesh.reviewer.token";
-  const byTestId = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
+  const { TOKEN_KEY, byTestId, el } = window.agentmeshPage;
   const ui = {
     session: byTestId("session"),
     section: byTestId("dlq"),
@@ -15,16 +14,6 @@
     list: byTestId("dlq-list"),
   };
   if (!ui.section || !ui.session) return;
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (key === "class") node.className = value;
-      else node.setAttribute(key, value);
-    }
-    for (const child of children) node.append(child);
-    return node;
-  }
 
   // Says what a failed call means for the person, in words.
   async function api(method, path, body) {

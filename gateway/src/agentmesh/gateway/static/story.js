@@ -6,8 +6,7 @@
 "use strict";
 
 (() => {
-  const TOKEN_KEY = "agentmesh.reviewer.token";
-  const byTestId = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
+  const { TOKEN_KEY, byTestId, el } = window.agentmeshPage;
   const ui = {
     session: byTestId("session"),
     section: byTestId("story"),
@@ -18,16 +17,6 @@
     decisions: byTestId("story-decisions"),
   };
   if (!ui.section || !ui.session) return;
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (key === "class") node.className = value;
-      else node.setAttribute(key, value);
-    }
-    for (const child of children) node.append(child);
-    return node;
-  }
 
   async function fetchStory(taskId) {
     const token = sessionStorage.getItem(TOKEN_KEY);
