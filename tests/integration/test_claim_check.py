@@ -9,7 +9,7 @@ from agentmesh.contracts import TaskCompleted
 from agentmesh.core import Settings
 from tests.apps import bulky
 from tests.apps.bulky import Make
-from tests.runtime_helpers import dead_letters, events_of, running, send_handoffs
+from tests.runtime_helpers import dead_letters, events_of, running, send_handoffs, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -18,7 +18,15 @@ async def test_a_payload_over_the_broker_limit_travels_by_claim_check(settings: 
     size = 2_500_000  # the broker refuses messages over 1,048,588 bytes
     async with running(bulky.mesh, ["maker", "eater"], settings):
         await send_handoffs(settings, bulky.mesh, "maker", [Make(size_bytes=size)], ["big"])
-        events = await events_of(settings, 1 + 2)
+
+        async def completed() -> bool:
+            found = await events_of(settings, None, timeout=1)
+            return any(isinstance(e.body, TaskCompleted) for e in found)
+
+        # Until the task completed, not a count of events: on a busy machine a step may be
+        # tried again first (its events count too).
+        await wait_for(completed, timeout=60)
+        events = await events_of(settings, None, timeout=1)
     (done,) = [e.body for e in events if isinstance(e.body, TaskCompleted)]
     text = ("0123456789abcdef" * (size // 16 + 1))[:size].encode()
     assert orjson.loads(done.output_json) == {
