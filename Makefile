@@ -28,8 +28,12 @@ install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS_DIR)/bin/uv) ## Instal
 	$(UV) sync --locked
 
 .PHONY: test
-test: install browser ## Run all tests; starts a local Kafka + schema registry when none is configured
+test: install browser tools ## Run all tests; starts a local Kafka + schema registry when none is configured
 	$(RUN) pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+.PHONY: tools
+tools: ## Docker engine + Compose, Helm, Jaeger and promtool for the container, chart, tracing and alert tests (once; cached)
+	@bash infra/tools/install.sh
 
 .PHONY: browser
 browser: ## Debian's Chromium for the reviewer page's end-to-end test (installed when missing)

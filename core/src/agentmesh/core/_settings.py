@@ -72,6 +72,65 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
 
+    # Operating a process: probes, metrics and shutdown.
+    probe_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the HTTP server of `run agent` and `run supervisor` serving "
+        "/healthz, /readyz and /metrics (the gateway serves them on its own port). "
+        "Unset: no server; 0: any free port.",
+    )
+    # Every interface: the server exists only when a port is set, which is for an orchestrator
+    # (kubelet, Docker) that probes from outside the container.
+    probe_host: str = Field(
+        default="0.0.0.0",  # noqa: S104
+        description="Address the probe server binds.",
+    )
+    drain_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=110,
+        description="After SIGTERM, how long a process may finish the work in flight before "
+        "it stops anyway; below the transaction timeout (120 s), so a drained transaction "
+        "commits or aborts, never times out. Give the orchestrator a longer grace period.",
+    )
+
+    # Topics: how long each kind keeps its records (the audit trail's retention is the
+    # policy's, never under 400 days; docs/security.md).
+    events_retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000,
+        ge=-1,
+        description="Retention of <ns>.events (milliseconds, -1: forever). Default 7 days.",
+    )
+    review_retention_ms: int = Field(
+        default=30 * 24 * 3600 * 1000,
+        ge=-1,
+        description="Retention of the review topics (milliseconds, -1: forever). Default 30 days.",
+    )
+    dlq_retention_ms: int = Field(
+        default=30 * 24 * 3600 * 1000,
+        ge=-1,
+        description="Retention of <ns>.dlq (milliseconds, -1: forever). Default 30 days.",
+    )
+
+    # Signed audit checkpoints (docs/security.md).
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) the supervisor signs audit checkpoints with. "
+        "Unset: AGENTMESH_AUDIT_SIGNING_KEY, else <home>/audit/signing-key.pem "
+        "(created by `agentmesh infra up`, for local use).",
+    )
+    audit_signing_key: SecretStr | None = Field(
+        default=None, description="The checkpoint signing key's PEM itself (from a secret)."
+    )
+    audit_checkpoint_records: int = Field(
+        default=1000, ge=1, description="Sign a checkpoint after this many audit records..."
+    )
+    audit_checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, description="...or after this long, whichever comes first."
+    )
+
     # Local development infrastructure (used only when the URLs above are unset).
     home: Path = Field(
         default=Path.home() / ".cache" / "agentmesh",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -25,6 +27,10 @@ def new_app(
         broker=brokers,
         broker_client_id=f"{s.client_id}.supervisor",
         store="memory://",
+        # Tables live in memory (rebuilt from their changelogs); faust still writes a marker
+        # file in its data dir: under the temp dir, not the working directory, which a
+        # container's read-only root file system does not let it write.
+        datadir=str(Path(tempfile.gettempdir()) / "agentmesh" / "{conf.id}-data"),
         web_enabled=False,
         topic_partitions=partitions,
         topic_replication_factor=replication_factor,
