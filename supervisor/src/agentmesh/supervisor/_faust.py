@@ -21,6 +21,8 @@ def new_app(
 ) -> faust.App:
     """A faust app on agentmesh's connection settings, reading committed data only."""
     s = settings
+    data = Path(tempfile.gettempdir()) / "agentmesh"
+    data.mkdir(exist_ok=True)  # faust makes only the last level
     brokers = ";".join(f"{_faust_overrides.SCHEME}://{b}" for b in s.bootstrap.split(","))
     return faust.App(
         app_id,
@@ -30,7 +32,7 @@ def new_app(
         # Tables live in memory (rebuilt from their changelogs); faust still writes a marker
         # file in its data dir: under the temp dir, not the working directory, which a
         # container's read-only root file system does not let it write.
-        datadir=str(Path(tempfile.gettempdir()) / "agentmesh" / "{conf.id}-data"),
+        datadir=str(data / "{conf.id}-data"),
         web_enabled=False,
         topic_partitions=partitions,
         topic_replication_factor=replication_factor,
