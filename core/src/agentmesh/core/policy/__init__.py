@@ -8,6 +8,8 @@ call or a handoff leaves it.
 
 from agentmesh.core.policy._load import PolicyError, load_policy
 from agentmesh.core.policy._model import (
+    MIN_AUDIT_RETENTION_DAYS,
+    AuditPolicy,
     BreakerPolicy,
     BudgetPolicy,
     Extension,
@@ -26,6 +28,8 @@ from agentmesh.core.policy._model import (
 from agentmesh.core.policy._rules import ReviewMatch, field_value, match_handoff, match_tool_call
 
 __all__ = [
+    "MIN_AUDIT_RETENTION_DAYS",
+    "AuditPolicy",
     "BreakerPolicy",
     "BudgetPolicy",
     "Extension",

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from agentmesh.contracts import Budget
 
 __all__ = [
+    "MIN_AUDIT_RETENTION_DAYS",
+    "AuditPolicy",
     "BreakerPolicy",
     "BudgetPolicy",
     "Extension",
@@ -180,6 +182,29 @@ class RecordingPolicy(_Strict):
     )
 
 
+MIN_AUDIT_RETENTION_DAYS = 400
+
+
+class AuditPolicy(_Strict):
+    """How long the audit trail is kept (the EU AI Act asks at least six months of logs)."""
+
+    retention_days: float | None = Field(
+        default=None,
+        description="of the audit topic; unset: kept forever (never expires by time or size); "
+        f"at least {MIN_AUDIT_RETENTION_DAYS}",
+    )
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> AuditPolicy:
+        days = self.retention_days
+        if days is not None and days < MIN_AUDIT_RETENTION_DAYS:
+            raise ValueError(
+                f"audit.retention_days is {days:g} but must be at least "
+                f"{MIN_AUDIT_RETENTION_DAYS} (or left unset to keep the audit trail forever)"
+            )
+        return self
+
+
 class Policy(_Strict):
     """The whole governance policy; every section has safe defaults."""
 
@@ -188,6 +213,7 @@ class Policy(_Strict):
     breakers: BreakerPolicy = Field(default_factory=BreakerPolicy)
     reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
     recording: RecordingPolicy = Field(default_factory=RecordingPolicy)
+    audit: AuditPolicy = Field(default_factory=AuditPolicy)
 
     def limits_for(self, tenant: str, entry_agent: str) -> list[Limits]:
         """The policy limits that apply to a task, tightest-wins with its own budget."""
