@@ -24,6 +24,7 @@ from agentmesh.agents._control import ControlState
 from agentmesh.agents._errors import (
     AgentError,
     BudgetExceeded,
+    HandoffNotAllowedError,
     StepStopped,
     ToolArgumentsError,
     ToolBreakerOpen,
@@ -70,6 +71,7 @@ __all__ = [
     "FallbackExhausted",
     "FallbackModel",
     "Handler",
+    "HandoffNotAllowedError",
     "Interceptor",
     "LlmRequest",
     "LlmResponse",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_type_hints
 
@@ -43,9 +43,18 @@ class Agent(Generic[InT, OutT]):
     model: ChatModel | None = None
     policy: StepPolicy = field(default_factory=StepPolicy)
     description: str = ""
+    # Whom this agent may hand off to; None: any agent of the mesh (the broker's ACLs then
+    # let it write every inbox). Declared edges are what `agentmesh acl plan` grants.
+    hands_off_to: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         Topics().agent(self.name)  # validates the name early, with a helpful message
+        for target in self.hands_off_to or ():
+            Topics().agent(target)
+
+    def may_hand_off_to(self, target: str) -> bool:
+        """True when this agent declared ``target`` (or declared no limit)."""
+        return self.hands_off_to is None or target in self.hands_off_to
 
     def tool_named(self, name: str) -> Tool[Any, Any] | None:
         """This agent's tool called ``name``."""
@@ -59,12 +68,19 @@ def agent(
     tools: Sequence[Tool[Any, Any]] = (),
     model: ChatModel | None = None,
     policy: StepPolicy | None = None,
+    hands_off_to: Iterable[str] | None = None,
 ) -> Callable[[Handler[InT]], Agent[InT, OutT]]:
     """Declare an agent from ``async def handler(payload: InputModel, ctx: Context)``.
 
     The input model is read from the payload parameter's annotation. The handler returns
     a handoff (``ctx.handoff(...)``), a list of them (fan-out), an ``output`` instance (the
     task's result), or ``None`` (nothing to emit yet, e.g. waiting for more inputs).
+
+    ``hands_off_to`` names the agents it may hand off to (``[]``: none, it only returns
+    results); a handoff to any other fails at the sender with
+    :class:`~agents.HandoffNotAllowedError` (the input is dead-lettered with that reason).
+    Unset: any agent of the mesh, as before; the ACLs derived from the mesh then let this
+    agent write every inbox, so declare it.
     """
 
     def wrap(handler: Handler[InT]) -> Agent[InT, OutT]:
@@ -85,6 +101,7 @@ def agent(
             model=model,
             policy=policy or StepPolicy(),
             description=(handler.__doc__ or "").strip(),
+            hands_off_to=None if hands_off_to is None else frozenset(hands_off_to),
         )
 
     return wrap

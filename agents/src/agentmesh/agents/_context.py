@@ -186,6 +186,7 @@ class Context:
         ask for may add up to no more than remains, or the step stops with
         :class:`~agents.BudgetExceeded`.
         """
+        self.env.mesh.check_handoff(self.agent, to)
         target = self.env.mesh.get(to)
         return Outgoing(
             to=to,

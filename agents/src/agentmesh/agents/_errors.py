@@ -7,6 +7,7 @@ from agentmesh.contracts import ControlCommand
 __all__ = [
     "AgentError",
     "BudgetExceeded",
+    "HandoffNotAllowedError",
     "ReviewRequired",
     "StepStopped",
     "ToolArgumentsError",
@@ -32,6 +33,20 @@ class UnknownAgentError(AgentError):
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"no agent named {name!r}; known agents: {', '.join(sorted(known))}")
         self.name = name
+
+
+class HandoffNotAllowedError(AgentError):
+    """A handoff to an agent the sender did not declare in ``hands_off_to``."""
+
+    def __init__(self, sender: str, target: str, allowed: frozenset[str]) -> None:
+        names = ", ".join(sorted(allowed)) or "none (it may only return a result)"
+        super().__init__(
+            f"agent {sender!r} may not hand off to {target!r}; allowed targets: {names} "
+            f"(declare more with @agent({sender!r}, hands_off_to=[...]))"
+        )
+        self.sender = sender
+        self.target = target
+        self.allowed = allowed
 
 
 class UnknownToolError(AgentError):

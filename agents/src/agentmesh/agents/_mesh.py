@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from agentmesh.agents._agent import Agent
-from agentmesh.agents._errors import UnknownAgentError
+from agentmesh.agents._errors import HandoffNotAllowedError, UnknownAgentError
 from agentmesh.agents._llm import ChatModel
 from agentmesh.contracts import Contract, Handoff, Lineage
 
@@ -30,6 +30,13 @@ class Mesh:
             if a.name in self.agents:
                 raise ValueError(f"two agents are named {a.name!r}")
             self.agents[a.name] = a
+        for a in self.agents.values():
+            unknown = sorted((a.hands_off_to or frozenset()) - self.agents.keys())
+            if unknown:
+                raise ValueError(
+                    f"agent {a.name!r} declares hands_off_to {unknown}, which this mesh does "
+                    f"not have; its agents: {', '.join(sorted(self.agents))}"
+                )
         self.model = model
         self.schema_dir = schema_dir  # where the agents' payload schema versions are kept
         self._inboxes: dict[str, type[Handoff[Any]]] = {}  # built once: every step asks
@@ -40,6 +47,18 @@ class Mesh:
             return self.agents[name]
         except KeyError:
             raise UnknownAgentError(name, list(self.agents)) from None
+
+    def check_handoff(self, sender: str, target: str) -> None:
+        """Raise unless ``sender`` may hand off to ``target`` (both must exist)."""
+        source = self.get(sender)
+        self.get(target)
+        if not source.may_hand_off_to(target):
+            raise HandoffNotAllowedError(sender, target, source.hands_off_to or frozenset())
+
+    def handoff_targets(self, sender: str) -> list[str]:
+        """The agents ``sender`` may hand off to (every agent when it declared no limit)."""
+        source = self.get(sender)
+        return sorted(n for n in self.agents if source.may_hand_off_to(n))
 
     def inbox_model(self, name: str) -> type[Handoff[Any]]:
         """The envelope type carried on agent ``name``'s inbox."""

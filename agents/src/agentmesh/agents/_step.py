@@ -15,6 +15,7 @@ from typing import Any
 from agentmesh.agents._context import Context, StepEnv
 from agentmesh.agents._errors import (
     BudgetExceeded,
+    HandoffNotAllowedError,
     ReviewRequired,
     StepStopped,
     ToolArgumentsError,
@@ -40,6 +41,7 @@ PERMANENT: tuple[type[BaseException], ...] = (
     ReviewRequired,
     BudgetExceeded,
     UnknownAgentError,
+    HandoffNotAllowedError,
     UnknownToolError,
     PayloadValidationError,
     ToolArgumentsError,
@@ -99,6 +101,8 @@ async def _attempt(env: StepEnv, ctx: Context, handoff: Handoff[Any]) -> StepOut
             f"agent {env.agent.name!r} returned {type(output).__name__}, "
             f"not its output model {env.agent.output.__name__}"
         )
+    for o in outgoing:  # also an Outgoing built by hand, not through ctx.handoff
+        env.mesh.check_handoff(env.agent.name, o.to)
     hop = handoff.hop + 1
     if outgoing:
         ctx.ledger.check_hop(hop)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from agentmesh.cli._apps import AppOption
+from agentmesh.cli._infra_secure import create_principals, print_principals
 from agentmesh.cli._output import JsonOption, RichReporter, fail, out_console, print_json
 from agentmesh.core import get_settings
 
@@ -28,21 +30,52 @@ infra_app = typer.Typer(
 )
 
 
+SecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--secure",
+        help="The secure broker instead: SASL/SCRAM-SHA-512 and ACLs enforced, on its own "
+        "ports (AGENTMESH_KAFKA_SECURE_PORT 19094, ..._CONTROLLER_PORT 19095) and data "
+        "directory (<data dir>/kafka-secure), beside the plaintext one (docs/security.md).",
+    ),
+]
+
+
 @infra_app.command()
-def up(json_out: JsonOption = False) -> None:
+def up(json_out: JsonOption = False, secure: SecureOption = False, app: AppOption = None) -> None:
     """Start the broker and registry if they are not running, and wait until both answer.
 
     Safe to run again: services already running are left alone. The first run downloads
     about 100 MB of jars from Maven Central into AGENTMESH_HOME.
+
+    With --secure, the admin's credentials and, given --app (or AGENTMESH_APP), one
+    principal per agent, the supervisor and the gateway are created, each written to
+    <data dir>/kafka-secure/credentials/<user>.env (mode 0600).
     """
-    from agentmesh.infra import InfraError, LocalInfra
+    from agentmesh.infra import InfraError, LocalInfra, LocalSecureKafka
 
     settings = get_settings()
     try:
         with RichReporter(enabled=not json_out) as reporter:
-            result = LocalInfra(settings, reporter).up()
+            infra = LocalInfra(settings, reporter, secure=secure)
+            result = infra.up()
     except InfraError as exc:
         fail(str(exc), json_mode=json_out)
+    if isinstance(infra.kafka, LocalSecureKafka):
+        files = create_principals(infra.kafka, settings, app, json_mode=json_out)
+        if json_out:
+            print_json(
+                {
+                    "ok": True,
+                    "bootstrap": result.bootstrap,
+                    "schema_registry_url": result.registry_url,
+                    "started": result.started,
+                    "credentials": {role: str(path) for role, path in files.items()},
+                }
+            )
+        else:
+            print_principals(files, result.bootstrap)
+        return
     if json_out:
         print_json(
             {
@@ -61,12 +94,12 @@ def up(json_out: JsonOption = False) -> None:
 
 
 @infra_app.command()
-def down(json_out: JsonOption = False) -> None:
+def down(json_out: JsonOption = False, secure: SecureOption = False) -> None:
     """Stop the local broker and registry (SIGTERM, then SIGKILL after 30 s). Data is kept."""
     from agentmesh.infra import InfraError, LocalInfra
 
     try:
-        stopped = LocalInfra(get_settings()).down()
+        stopped = LocalInfra(get_settings(), secure=secure).down()
     except InfraError as exc:
         fail(str(exc), json_mode=json_out)
     if json_out:
@@ -76,11 +109,11 @@ def down(json_out: JsonOption = False) -> None:
 
 
 @infra_app.command()
-def status(json_out: JsonOption = False) -> None:
+def status(json_out: JsonOption = False, secure: SecureOption = False) -> None:
     """Show each service's state. Exits 0 when all are healthy, 3 otherwise."""
     from agentmesh.infra import LocalInfra
 
-    statuses = LocalInfra(get_settings()).status()
+    statuses = LocalInfra(get_settings(), secure=secure).status()
     healthy = all(s.ok for s in statuses)
     if json_out:
         print_json({"ok": healthy, "services": [_status_dict(s) for s in statuses]})

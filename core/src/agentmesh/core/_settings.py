@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=19092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
     registry_port: int = Field(default=18081, ge=1, le=65535)
+    # `agentmesh infra up --secure`: a second, SASL/SCRAM + ACL broker beside the plaintext one.
+    kafka_secure_port: int = Field(default=19094, ge=1, le=65535)
+    kafka_secure_controller_port: int = Field(default=19095, ge=1, le=65535)
     startup_timeout_s: float = Field(default=180.0, gt=0)
 
     @field_validator("namespace")

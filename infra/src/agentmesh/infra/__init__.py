@@ -14,12 +14,14 @@ from agentmesh.infra._errors import (
     ServiceFailedError,
 )
 from agentmesh.infra._local import LocalInfra, UpResult
+from agentmesh.infra._secure import LocalSecureKafka
 from agentmesh.infra._service import Reporter, ServiceState, ServiceStatus, SilentReporter
 
 __all__ = [
     "DownloadFailedError",
     "InfraError",
     "LocalInfra",
+    "LocalSecureKafka",
     "PortBusyError",
     "PrerequisiteMissingError",
     "Reporter",

@@ -86,20 +86,23 @@ class LocalKafka(LocalService):
             on_progress=lambda n, artifact: reporter.download(self.name, n, artifact),
         )
         self.dir.mkdir(parents=True, exist_ok=True)
-        props = Template((_HERE / "server.properties.template").read_text()).substitute(
-            PORT=self.settings.kafka_port,
-            CONTROLLER_PORT=self.settings.kafka_controller_port,
-            DATA_DIR=self.dir / "data",
-        )
-        (self.dir / "server.properties").write_text(props)
+        (self.dir / "server.properties").write_text(self._properties())
         if not (self.dir / "data" / "meta.properties").exists():
             reporter.phase(self.name, "formatting storage (first start)")
             self._format()
 
+    def _properties(self) -> str:
+        """The broker's server.properties."""
+        return Template((_HERE / "server.properties.template").read_text()).substitute(
+            PORT=self.settings.kafka_port,
+            CONTROLLER_PORT=self.settings.kafka_controller_port,
+            DATA_DIR=self.dir / "data",
+        )
+
     def launch(self) -> None:
         self.process.start(self._java("kafka.Kafka", str(self.dir / "server.properties")))
 
-    def _format(self) -> None:
+    def _format(self, *extra: str) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         argv = self._java(
             "kafka.tools.StorageTool",
@@ -107,6 +110,7 @@ class LocalKafka(LocalService):
             f"--cluster-id={cluster_id}",  # '=' form: an id may start with '-'
             f"--config={self.dir / 'server.properties'}",
             "--ignore-formatted",
+            *extra,
         )
         out = subprocess.run(argv, capture_output=True, text=True, check=False)
         if out.returncode != 0:

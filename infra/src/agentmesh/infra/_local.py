@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from agentmesh.core import Settings
 from agentmesh.infra._kafka import LocalKafka
 from agentmesh.infra._registry import LocalRegistry
+from agentmesh.infra._secure import LocalSecureKafka
 from agentmesh.infra._service import LocalService, Reporter, ServiceStatus, SilentReporter
 
 __all__ = ["LocalInfra", "UpResult"]
@@ -30,12 +31,21 @@ class UpResult:
 
 
 class LocalInfra:
-    """Start, stop and inspect the services that the settings do not point elsewhere."""
+    """Start, stop and inspect the services that the settings do not point elsewhere.
 
-    def __init__(self, settings: Settings, reporter: Reporter | None = None) -> None:
+    ``secure=True`` works on the secure broker (SASL/SCRAM, ACLs enforced; its own ports and
+    data directory) instead of the plaintext one; the schema registry is the same for both
+    (it keeps its schemas in its own database, not in Kafka).
+    """
+
+    def __init__(
+        self, settings: Settings, reporter: Reporter | None = None, *, secure: bool = False
+    ) -> None:
         self.settings = settings
         self.reporter = reporter or SilentReporter()
-        self.services: list[LocalService] = [LocalKafka(settings), LocalRegistry(settings)]
+        kafka = LocalSecureKafka(settings) if secure else LocalKafka(settings)
+        self.kafka: LocalKafka = kafka
+        self.services: list[LocalService] = [kafka, LocalRegistry(settings)]
 
     def up(self) -> UpResult:
         """Idempotent: start what is not running, wait until everything answers.

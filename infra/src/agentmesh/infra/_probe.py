@@ -12,8 +12,8 @@ from agentmesh.core.transport import KafkaConnection, make_admin
 __all__ = ["kafka_answers", "registry_answers"]
 
 
-async def _kafka_metadata(bootstrap: str, limit: float) -> bool:
-    admin = make_admin(KafkaConnection(bootstrap=bootstrap, client_id="agentmesh-probe"))
+async def _kafka_metadata(conn: KafkaConnection, limit: float) -> bool:
+    admin = make_admin(conn)
     try:
         async with asyncio.timeout(limit):
             await admin.start()
@@ -26,9 +26,12 @@ async def _kafka_metadata(bootstrap: str, limit: float) -> bool:
     return True
 
 
-def kafka_answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True when the cluster at ``bootstrap`` answers a metadata request."""
-    return asyncio.run(_kafka_metadata(bootstrap, timeout))
+def kafka_answers(
+    bootstrap: str, timeout: float = 3.0, *, conn: KafkaConnection | None = None
+) -> bool:
+    """True when the cluster at ``bootstrap`` answers a metadata request (as ``conn``'s user)."""
+    conn = conn or KafkaConnection(bootstrap=bootstrap, client_id="agentmesh-probe")
+    return asyncio.run(_kafka_metadata(conn, timeout))
 
 
 def registry_answers(url: str, timeout: float = 3.0) -> bool:

@@ -37,7 +37,7 @@ def parse_subquestions(text: str, limit: int) -> list[str]:
     return found[:limit]
 
 
-@agent("planner")
+@agent("planner", hands_off_to=["researcher"])
 async def planner(request: ResearchQuestion, ctx: Context) -> list[Outgoing]:
     """Ask the model for sub-questions and hand one to a ``researcher`` each."""
     question = one_line(request.question)

@@ -31,7 +31,7 @@ def _cited(summary: str, hits: list[SearchHit]) -> list[str]:
     return cited or [h.id for h in hits]
 
 
-@agent("researcher", tools=[search])
+@agent("researcher", tools=[search], hands_off_to=["writer"])
 async def researcher(task: SubQuestion, ctx: Context) -> Outgoing:
     """Search, summarise the hits with the model, hand the finding to the ``writer``."""
     result: SearchResult = await ctx.tool("search", SearchArgs(query=task.sub_question))

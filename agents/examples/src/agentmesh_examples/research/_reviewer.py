@@ -41,7 +41,7 @@ def parse_verdict(text: str) -> Verdict:
     return Verdict(approved=False, feedback=feedback.strip(_DECORATION) or DEFAULT_FEEDBACK)
 
 
-@agent("reviewer", output=Report)
+@agent("reviewer", output=Report, hands_off_to=["writer"])
 async def reviewer(draft: Draft, ctx: Context) -> Outgoing | Report:
     """Ask the model for a verdict; send the draft back, or return the final report."""
     reply = await ask(

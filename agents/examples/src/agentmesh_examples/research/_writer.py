@@ -46,7 +46,7 @@ def format_findings(findings: list[Finding]) -> str:
     )
 
 
-@agent("writer")
+@agent("writer", hands_off_to=["reviewer"])
 async def writer(work: WriterInput, ctx: Context) -> Outgoing | None:
     """Collect findings until all arrived, then draft; or revise a draft with feedback."""
     if work.kind == "revise":
