@@ -24,6 +24,7 @@ PACKAGES = [
     "agentmesh.core.policy",
     "agentmesh.core.replay",
     "agentmesh.core.submission",
+    "agentmesh.core.telemetry",
     "agentmesh.core.transport",
     "agentmesh.core.views",
     "agentmesh.gateway",

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from agentmesh.cli import _contracts_ops
+from agentmesh.cli._acl import acl_app
 from agentmesh.cli._audit import audit_app
 from agentmesh.cli._contracts import contracts_app
 from agentmesh.cli._control import control_app
@@ -23,6 +24,8 @@ from agentmesh.cli._review import review_app
 from agentmesh.cli._run import run_app
 from agentmesh.cli._tail import tail
 from agentmesh.cli._task import task_app
+from agentmesh.cli._topics import topics_app
+from agentmesh.cli._tracing import TracedGroup, configure_for_command
 
 __all__ = ["app", "main"]
 
@@ -30,10 +33,13 @@ app = typer.Typer(
     name="agentmesh",
     help="agentmesh: an event-driven mesh for AI agents on Apache Kafka.",
     no_args_is_help=True,
+    cls=TracedGroup,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.callback()(configure_for_command)  # tracing from OTEL_*, for commands that take part
 app.add_typer(infra_app, name="infra")
+app.add_typer(acl_app, name="acl")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(run_app, name="run")
 app.add_typer(task_app, name="task")
@@ -42,6 +48,7 @@ app.add_typer(control_app, name="control")
 app.add_typer(review_app, name="review")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(replay_app, name="replay")
+app.add_typer(topics_app, name="topics")
 app.command()(tail)
 app.command()(demo)
 _commands = (_contracts_ops,)  # importing the module registers its commands
