@@ -22,6 +22,7 @@ PACKAGES = [
     "agentmesh.contracts.testing",
     "agentmesh.core",
     "agentmesh.core.policy",
+    "agentmesh.core.probe",
     "agentmesh.core.replay",
     "agentmesh.core.submission",
     "agentmesh.core.telemetry",

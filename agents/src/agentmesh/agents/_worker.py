@@ -37,6 +37,7 @@ from agentmesh.agents._llm import ChatModel
 from agentmesh.agents._mesh import Mesh
 from agentmesh.agents._poison import PoisonGuard, blame
 from agentmesh.agents._processor import Halted, RecordProcessor
+from agentmesh.agents._readiness import WorkerReadiness, warn_while_idle
 from agentmesh.agents._recorder import Recorder
 from agentmesh.agents._records import Emission, RawRecord
 from agentmesh.agents._state import StateView
@@ -89,6 +90,7 @@ class WorkerOptions:
     adopt_timeout_s: float = 7.0  # one partition's adoption at most (session timeout is 10 s)
     retry_backoff_s: float = 1.0  # before redoing a batch that failed
     max_failures: int = 3  # an input failing its batch this often is dead-lettered
+    idle_warning_after_s: float = 5.0  # no partition this long after joining: say why
     instance: str = f"{socket.gethostname()}-{os.getpid()}"
 
 
@@ -126,6 +128,8 @@ class AgentWorker:
         self.halted_by: str | None = None
         self.committed_batches = 0
         self.ready = asyncio.Event()  # set once partitions are assigned and adopted
+        self.registry: SchemaRegistry | None = None  # while running
+        self._assigned_at: float | None = None  # when the group last gave us partitions
         # Per partition: the offset the next batch must start at (None: not known yet).
         self._next_offset: dict[int, int | None] = {}
         self._readopting: dict[TopicPartition, asyncio.Task[None]] = {}
@@ -136,12 +140,33 @@ class AgentWorker:
         self._batch_budget_s = ProducerOptions().transaction_timeout_ms / 2000
 
     def stop(self) -> None:
-        """Ask the worker to finish its current batch, leave the group and return."""
+        """Ask the worker to finish its current batch, leave the group and return.
+
+        A batch in progress commits after the step in flight: a long batch does not hold
+        the drain up (the CLI bounds the wait with ``drain_grace_s``, then cancels ``run``,
+        which aborts the open transaction).
+        """
         self._stopping.set()
+
+    def readiness(self) -> WorkerReadiness:
+        """Partitions assigned to this replica and those whose producer is initialised."""
+        consumer: AIOKafkaConsumer | None = getattr(self, "_consumer", None)
+        inbox = self.topics.agent(self.agent.name)
+        assigned = tuple(sorted(tp.partition for tp in consumer.assignment())) if consumer else ()
+        known = consumer.partitions_for_topic(inbox) if consumer else None
+        return WorkerReadiness(
+            inbox=inbox,
+            group=self.group_id,
+            assigned_at=self._assigned_at,
+            assigned=assigned,
+            adopted=tuple(p for p in assigned if p in self._producers),
+            inbox_partitions=len(known) if known else None,
+        )
 
     async def run(self) -> None:
         """Consume until stopped."""
         registry = SchemaRegistry(self.settings.registry_url)
+        self.registry = registry
         self.codecs = Codecs(self.mesh, self.agent.name, self.topics, registry)
         await ensure_agent_topics(
             self.conn,
@@ -176,9 +201,13 @@ class AgentWorker:
         self._consumer = consumer
         await consumer.start()
         consumer.subscribe([self.topics.agent(self.agent.name)], listener=_Rebalance(self))
+        idle = asyncio.create_task(
+            warn_while_idle(self, self.options.idle_warning_after_s), name="idle-warning"
+        )
         try:
             await self._loop(consumer)
         finally:
+            idle.cancel()
             await consumer.stop()  # leaves the group: partitions move at once, not after a timeout
             for producer in list(self._producers.values()):
                 await producer.stop()
@@ -188,6 +217,7 @@ class AgentWorker:
             await self.fetcher.close()
             await listener.stop()
             await registry.close()
+            self.registry = None
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         while not self._stopping.is_set():
@@ -238,8 +268,8 @@ class AgentWorker:
                     [(await self._write(producer, e), record) for e in await self._handle(record)]
                 )
                 done += 1
-                if time.monotonic() > deadline:
-                    break  # commit what is done well within the transaction timeout
+                if time.monotonic() > deadline or self._stopping.is_set():
+                    break  # commit what is done: within the transaction timeout, or to drain
             culprit = None
             last = records[done - 1].offset
             # The offsets join the transaction while the sends are acknowledged (one round
@@ -532,6 +562,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             taken = [tp for tp, ok in zip(order, adopted, strict=True) if ok]
             for tp in assigned.difference(taken):
                 worker._readopt_soon(tp, worker.options.adopt_retry_s)
+        worker._assigned_at = time.monotonic()
         worker.ready.set()
         log.info(
             "agent %s consuming partitions %s",

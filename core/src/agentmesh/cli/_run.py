@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -28,9 +29,12 @@ def run_agent(
 ) -> None:
     """Consume agent NAME's inbox in the consumer group <namespace>.agent.<name>.workers.
 
-    Start more processes with the same NAME to scale out by partitions. SIGTERM or Ctrl-C
-    finishes the batch in flight (its transaction), leaves the group and exits; kill -9
-    loses nothing: uncommitted work is redone by whoever takes the partition.
+    Start more processes with the same NAME to scale out by partitions (at most one per
+    partition of the inbox: a replica beyond that warns and stays unready). SIGTERM or Ctrl-C
+    finishes the step in flight, commits its transaction, leaves the group and exits 0 within
+    AGENTMESH_DRAIN_GRACE_S; past it, the open transaction is aborted (its work is redone by
+    the partition's next owner) and the exit code is 1. kill -9 loses nothing either.
+    With AGENTMESH_PROBE_PORT set, serves /healthz, /readyz and /metrics on that port.
     """
     settings = get_settings()
     spec = app or settings.app
@@ -61,19 +65,67 @@ def run_agent(
         except ValueError as exc:
             fail(f"AGENTMESH_LLM: {exc}", json_mode=False)
     worker = AgentWorker(mesh, name, settings, model=model)
-    asyncio.run(_serve(worker))
+    if not asyncio.run(_serve(worker, settings.drain_grace_s)):
+        fail(
+            f"agent {name}: the step in flight did not finish within the drain grace of "
+            f"{settings.drain_grace_s:g} s (AGENTMESH_DRAIN_GRACE_S); its transaction was "
+            "aborted, so nothing of it is visible, and the partition's next owner redoes it",
+            json_mode=False,
+        )
 
 
-async def _serve(worker: object) -> None:
+async def _serve(worker: object, grace_s: float) -> bool:
+    """Run ``worker`` until it stops; False if a drain ran out of grace (work aborted)."""
+    from agentmesh.agents._readiness import agent_checks
     from agentmesh.agents._worker import AgentWorker
+    from agentmesh.core.probe import start_probe_server
 
     assert isinstance(worker, AgentWorker)
+    settings = worker.settings
+    probe = await start_probe_server(settings, agent_checks(worker), f"agent {worker.agent.name}")
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        if probe is not None:
+            probe.drain()
+        worker.stop()
+        stopping.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
+        loop.add_signal_handler(sig, stop)
     # `kill -USR1 <pid>`: what is every task of a stuck agent waiting on?
     loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
-    await worker.run()
+    run = asyncio.create_task(worker.run(), name=f"agent-{worker.agent.name}")
+    signalled = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait([run, signalled], return_when=asyncio.FIRST_COMPLETED)
+        drained = await _drain(run, grace_s)
+    finally:
+        signalled.cancel()
+        if probe is not None:
+            await probe.stop()
+    if drained:
+        run.result()  # a worker that failed: its error
+    return drained
+
+
+_ABORT_S = 5.0  # after the grace: aborting the open transaction and leaving the group
+
+
+async def _drain(run: asyncio.Task[None], grace_s: float) -> bool:
+    """Wait ``grace_s`` for ``run`` to finish; then cancel it, which aborts its transaction."""
+    done, _ = await asyncio.wait([run], timeout=grace_s)
+    if done:
+        return True
+    log = logging.getLogger(__name__)
+    log.error("drain grace of %g s over with a step in flight: aborting its transaction", grace_s)
+    run.cancel()
+    done, _ = await asyncio.wait([run], timeout=_ABORT_S)
+    if not done:  # asyncio.run would wait for it forever: the broker times the rest out
+        log.error("still not stopped %g s after the drain grace; exiting now", _ABORT_S)
+        os._exit(1)
+    return False
 
 
 def _dump_tasks() -> None:

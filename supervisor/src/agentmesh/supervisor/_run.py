@@ -13,6 +13,7 @@ from agentmesh.core import Settings
 from agentmesh.core.policy import Policy
 from agentmesh.core.transport import KafkaConnection
 from agentmesh.supervisor._app import Supervisor, SupervisorOptions
+from agentmesh.supervisor._checkpoints import SigningKeyError, signing_key
 from agentmesh.supervisor._topology import ensure_supervisor_topics
 
 __all__ = ["run_supervisor"]
@@ -20,6 +21,7 @@ __all__ = ["run_supervisor"]
 
 def run_supervisor(settings: Settings, policy: Policy, *, loglevel: str = "info") -> None:
     """Run until SIGTERM/SIGINT; faust commits what was processed and leaves the group."""
+    _require_signing_key(settings)
     layout = asyncio.run(
         ensure_supervisor_topics(KafkaConnection.from_settings(settings), settings)
     )
@@ -35,6 +37,26 @@ def run_supervisor(settings: Settings, policy: Policy, *, loglevel: str = "info"
     )
     worker = _Worker(supervisor.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
+
+
+def _require_signing_key(settings: Settings) -> None:
+    """Refuse to start without a key to sign audit checkpoints with (docs/security.md).
+
+    On this machine's broker (local development, tests) a key is made on first use; for
+    any other cluster an unsigned trail is a deployment mistake, not a default.
+    """
+    try:
+        signer = signing_key(settings, create_local=True)
+    except SigningKeyError as exc:
+        raise SystemExit(f"agentmesh supervisor: {exc}") from exc
+    if signer is None:
+        raise SystemExit(
+            "agentmesh supervisor: no key to sign audit checkpoints with. Set "
+            "AGENTMESH_AUDIT_SIGNING_KEY_FILE (an Ed25519 private key in PEM; make one with "
+            "`agentmesh audit keygen --out FILE`) or AGENTMESH_AUDIT_SIGNING_KEY (the PEM "
+            "itself, from a secret). See docs/security.md, 'The audit trail'."
+        )
+    logging.getLogger(__name__).info("audit checkpoints are signed with key %s", signer.key_id)
 
 
 STOP_GRACE_S = 15.0
