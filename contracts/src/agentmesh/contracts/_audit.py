@@ -25,6 +25,9 @@ AuditDecision = Literal[
     "kill_switch",
     # A person put a dead letter back on its topic (agentmesh dlq redrive, the gateway).
     "dead_letter_redriven",
+    # The chain's writer signed the chain up to the record before this one (its details
+    # carry the signed checkpoint); see agentmesh.supervisor._checkpoints.
+    "checkpoint",
 ]
 
 

@@ -13,6 +13,7 @@ from agentmesh.cli._output import JsonOption, RichReporter, fail, out_console, p
 from agentmesh.core import get_settings
 
 if TYPE_CHECKING:
+    from agentmesh.core import Settings
     from agentmesh.infra import ServiceStatus
 
 __all__ = ["infra_app"]
@@ -61,6 +62,7 @@ def up(json_out: JsonOption = False, secure: SecureOption = False, app: AppOptio
             result = infra.up()
     except InfraError as exc:
         fail(str(exc), json_mode=json_out)
+    audit_key = _audit_signing_key(settings)
     if isinstance(infra.kafka, LocalSecureKafka):
         files = create_principals(infra.kafka, settings, app, json_mode=json_out)
         if json_out:
@@ -91,6 +93,17 @@ def up(json_out: JsonOption = False, secure: SecureOption = False, app: AppOptio
     out_console.print(f"started: {started}", highlight=False)
     out_console.print(f"AGENTMESH_KAFKA_BOOTSTRAP={result.bootstrap}", highlight=False)
     out_console.print(f"AGENTMESH_SCHEMA_REGISTRY_URL={result.registry_url}", highlight=False)
+    if audit_key is not None:
+        out_console.print(f"audit checkpoints signed with key {audit_key}", highlight=False)
+
+
+def _audit_signing_key(settings: Settings) -> str | None:
+    """The key the local supervisor signs audit checkpoints with, made on the first run
+    (<home>/audit/signing-key.pem; docs/security.md). None when not on this machine."""
+    from agentmesh.supervisor import signing_key
+
+    signer = signing_key(settings, create_local=True)
+    return None if signer is None else signer.key_id
 
 
 @infra_app.command()

@@ -27,6 +27,7 @@ from agentmesh.core.transport import KafkaConnection, make_producer
 from agentmesh.gateway import (
     _routes_dlq,
     _routes_ops,
+    _routes_overview,
     _routes_recordings,
     _routes_reviews,
     _routes_tasks,
@@ -35,6 +36,7 @@ from agentmesh.gateway._auth import TokenStore
 from agentmesh.gateway._config import GatewayConfig
 from agentmesh.gateway._errors import BodyLimit, install_error_handlers
 from agentmesh.gateway._models import ErrorOut
+from agentmesh.gateway._ops import OpsView
 from agentmesh.gateway._reviews import ReviewView
 from agentmesh.gateway._signing import Signer
 from agentmesh.gateway._state import GatewayState, authenticate
@@ -128,6 +130,7 @@ def create_app(
     app.include_router(_routes_tasks.router)
     app.include_router(_routes_reviews.router)
     app.include_router(_routes_ops.router)
+    app.include_router(_routes_overview.router)
     app.include_router(_routes_dlq.router)
     app.include_router(_routes_recordings.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -150,6 +153,8 @@ async def _start(gw: GatewayState) -> None:
     await gw.producer.start()
     gw.view = ReviewView(settings, gw.registry)
     await gw.view.start()
+    gw.ops = OpsView(settings, gw.registry, parked=gw.view.parked)
+    await gw.ops.start()
 
 
 async def _bring_up(gw: GatewayState) -> None:
@@ -174,7 +179,7 @@ async def _bring_up(gw: GatewayState) -> None:
 
 async def _stop(gw: GatewayState) -> None:
     # Parts started in order; after a failed start only some exist.
-    for part in ("view", "producer", "submitter"):
+    for part in ("ops", "view", "producer", "submitter"):
         if hasattr(gw, part):
             await getattr(gw, part).stop()
             delattr(gw, part)

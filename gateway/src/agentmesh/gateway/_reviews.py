@@ -100,6 +100,12 @@ class ReviewView:
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self._subscribers.discard(queue)
 
+    def parked(self) -> dict[str, str]:
+        """Task id → kind of review, for every task with work pending a decision."""
+        return {
+            i.request.task_id: i.request.kind for i in self.items.values() if i.status == "pending"
+        }
+
     def note_vote(self, decision: ReviewDecision) -> None:
         """Record a decision this gateway just wrote, before it comes back from Kafka."""
         item = self.items.get(decision.review_id)

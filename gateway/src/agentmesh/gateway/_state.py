@@ -23,6 +23,7 @@ from agentmesh.core.policy import load_policy
 from agentmesh.gateway._auth import Identity, Role, TokenStore
 from agentmesh.gateway._config import GatewayConfig
 from agentmesh.gateway._locks import KeyedLocks
+from agentmesh.gateway._ops import OpsView
 from agentmesh.gateway._reviews import ReviewView
 from agentmesh.gateway._signing import Signer
 from agentmesh.gateway._submit import Submitter
@@ -36,6 +37,7 @@ class GatewayState:
     registry: SchemaRegistry
     submitter: Submitter
     view: ReviewView
+    ops: OpsView
     producer: Any
     decisions: Codec[ReviewDecision]
     control: Codec[ControlCommand]

@@ -50,7 +50,7 @@ from agentmesh.core.transport import KafkaConnection
 from agentmesh.supervisor import _faust_overrides
 from agentmesh.supervisor import _state_codecs as state_codecs
 from agentmesh.supervisor._aggregator import Aggregator
-from agentmesh.supervisor._auditor import ChainWriter
+from agentmesh.supervisor._auditor import ChainWriter, CheckpointOptions, schedule_checkpoints
 from agentmesh.supervisor._batch import OpenLedgers
 from agentmesh.supervisor._breakers import Breaker
 from agentmesh.supervisor._faust import new_app, table
@@ -160,6 +160,7 @@ class Supervisor:
         # are committed: a crash can then lose no summary (see agentmesh.supervisor._aggregator).
         _faust_overrides.before_commit(app, self.aggregator.flush)
         app.timer(self.options.tick_s)(self._tick)
+        schedule_checkpoints(app, lambda: self._chain, self.settings.audit_checkpoint_interval_s)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
@@ -190,7 +191,10 @@ class Supervisor:
             async def send(topic: str, key: bytes, value: bytes, partition: int) -> None:
                 await self.out.send(topic, key, value, partition=partition)
 
-            self._chain = ChainWriter(self.conn, self.topics.audit, self.audit_codec, send)
+            checkpoints = CheckpointOptions.from_settings(self.settings)
+            self._chain = ChainWriter(
+                self.conn, self.topics.audit, self.audit_codec, send, checkpoints
+            )
             self.actions = ReviewActions(self.out, self.ledgers, self.policy, self.topics.dlq)
             self.aggregator.out = self.out
             self._ready.set()

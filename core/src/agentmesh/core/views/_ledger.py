@@ -43,6 +43,8 @@ class TaskLedgerView(BaseModel):
 
     task_id: str
     tenant: str = "default"
+    entry_agent: str | None = None
+    submitted_at: datetime | None = None
     status: Literal["running", "stopped", "completed", "failed"] = "running"
     stopped_for: str | None = None
     steps: int = 0
