@@ -26,6 +26,7 @@ PACKAGES = [
     "agentmesh.core.replay",
     "agentmesh.core.submission",
     "agentmesh.core.telemetry",
+    "agentmesh.core.topics",
     "agentmesh.core.transport",
     "agentmesh.core.views",
     "agentmesh.gateway",

@@ -6,7 +6,14 @@ ones through the admin API. ``agentmesh acl plan|apply`` and ``agentmesh infra u
 are built on this module (docs/security.md).
 """
 
+from agentmesh.core.security._acl import AclRule, Operation, PatternType, ResourceType, derive_acls
 from agentmesh.core.security._admin import admin_client, upsert_scram_users
+from agentmesh.core.security._apply import (
+    AclApplied,
+    apply_acls,
+    existing_acls,
+    kafka_acls_command,
+)
 from agentmesh.core.security._credentials import (
     ProcessCredentials,
     credentials_from_env,
@@ -24,11 +31,20 @@ from agentmesh.core.security._principals import (
 
 __all__ = [
     "ADMIN",
+    "AclApplied",
+    "AclRule",
+    "Operation",
+    "PatternType",
     "ProcessCredentials",
+    "ResourceType",
     "admin_client",
     "agent_principal",
+    "apply_acls",
     "credentials_from_env",
+    "derive_acls",
+    "existing_acls",
     "gateway_principal",
+    "kafka_acls_command",
     "mesh_principals",
     "new_password",
     "read_env_file",

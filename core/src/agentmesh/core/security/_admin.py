@@ -28,6 +28,7 @@ def admin_client(conn: KafkaConnection) -> AdminClient:
         "bootstrap.servers": conn.bootstrap,
         "client.id": f"{conn.client_id}-security-admin",
         "security.protocol": conn.security_protocol,
+        "log_level": 3,  # errors only: its informational lines would go to our stderr
     }
     if conn.security_protocol.startswith("SASL"):
         config["sasl.mechanism"] = conn.sasl_mechanism
