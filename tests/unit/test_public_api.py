@@ -21,6 +21,7 @@ PACKAGES = [
     "agentmesh.contracts",
     "agentmesh.contracts.testing",
     "agentmesh.core",
+    "agentmesh.core.metrics",
     "agentmesh.core.policy",
     "agentmesh.core.probe",
     "agentmesh.core.replay",

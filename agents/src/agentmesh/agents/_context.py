@@ -19,6 +19,7 @@ from agentmesh.agents._interceptors import Call, CallResult, Interceptor, Next, 
 from agentmesh.agents._journal import JournalView
 from agentmesh.agents._ledger import StepLedger
 from agentmesh.agents._llm import ChatModel, LlmRequest, LlmResponse, Message
+from agentmesh.agents._metrics import call_metrics
 from agentmesh.agents._outcome import Outgoing
 from agentmesh.agents._policies import (
     budget_gate,
@@ -93,6 +94,7 @@ class Context:
             # After the gates: refused calls are not error spans. Before the journal:
             # replayed calls still show, marked agentmesh.replayed.
             tracing(),
+            call_metrics(env.agent.name, envelope.tenant),
             metering(self.ledger, self._emit),
             *([] if env.recorder is None else [recording(env.recorder)]),
             journal_replay(env.journal, envelope.task_id, envelope.handoff_id, (_encode, _decode)),

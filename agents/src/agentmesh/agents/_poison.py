@@ -139,6 +139,7 @@ class PoisonGuard:
             bare=strikes.letters_failed > 0,
         )
         out = [Emission(codecs.topics.dlq, consumed.key, value)]
+        self.processor.counted.dead_letter(consumed.partition, stage)
         if envelope is None:
             return out
         env = self.processor.env_for(consumed.partition)

@@ -22,6 +22,7 @@ from agentmesh.agents._codecs import Codecs
 from agentmesh.agents._context import StepEnv
 from agentmesh.agents._control import RELEASED_AT
 from agentmesh.agents._errors import BudgetExceeded, ReviewRequired, StepStopped
+from agentmesh.agents._metrics import PendingSteps, transaction
 from agentmesh.agents._records import Emission, RawRecord
 from agentmesh.agents._review import parked_review_id, released_at
 from agentmesh.agents._step import StepOutcome, run_step
@@ -52,6 +53,7 @@ from agentmesh.contracts import (
     Header,
     ReviewRequest,
     StepDone,
+    StepFinished,
     TaskCompleted,
     TaskFailed,
     utcnow,
@@ -111,6 +113,7 @@ class RecordProcessor:
         # Per partition: what steps in the open transaction change once it commits.
         self._pending: dict[int, list[_Done]] = {}
         self._pending_keys: dict[int, set[str]] = {}
+        self.counted = PendingSteps()  # metrics of the open transactions' steps
 
     async def process(self, record: RawRecord) -> list[Emission]:
         env = self.env_for(record.partition)
@@ -173,6 +176,8 @@ class RecordProcessor:
     def committed(self, partition: int) -> None:
         """The partition's transaction committed: remember its handoffs, drop their journal."""
         env = self.env_for(partition)
+        self.counted.committed(partition, env.agent.name)
+        transaction(env.agent.name, committed=True)
         self._pending_keys.pop(partition, None)
         for done in self._pending.pop(partition, []):
             if done.parked:
@@ -185,7 +190,10 @@ class RecordProcessor:
         """The partition's transaction aborted: its steps will run again (journal kept)."""
         self._pending.pop(partition, None)
         self._pending_keys.pop(partition, None)
-        self.env_for(partition).state.discard()
+        self.counted.discard(partition)
+        env = self.env_for(partition)
+        transaction(env.agent.name, committed=False)
+        env.state.discard()
 
     async def _run(self, record: RawRecord, envelope: Handoff[Any], env: StepEnv) -> list[Emission]:
         # Events are stamped (time, sequence) when they happen, written when the step commits.
@@ -224,6 +232,7 @@ class RecordProcessor:
 
     def forget_partition(self, partition: int) -> None:
         self._seen.pop(partition, None)
+        self.counted.discard(partition)
         self._pending.pop(partition, None)
         self._pending_keys.pop(partition, None)
 
@@ -437,6 +446,8 @@ class RecordProcessor:
 
     def event(self, envelope: Handoff[Any], body: EventBody) -> AgentEvent:
         """An event about ``envelope``'s step, numbered in this instance's sequence."""
+        if isinstance(body, StepFinished) and body.input_partition is not None:
+            self.counted.step(body.input_partition, body.outcome, body.duration_ms)
         return AgentEvent(
             task_id=envelope.task_id,
             agent=envelope.to_agent,
@@ -480,6 +491,7 @@ class RecordProcessor:
         # would block.
         limit = self.max_message_bytes - len(record.key or b"")
         encoded = fit_dead_letter(self.codecs.dlq, letter, max_bytes=limit, headroom=_DLQ_HEADROOM)
+        self.counted.dead_letter(record.partition, stage)
         return Emission(self.codecs.topics.dlq, record.key, encoded)
 
     def _fitting(self, emissions: list[Emission]) -> list[Emission]:

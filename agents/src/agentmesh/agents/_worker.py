@@ -35,6 +35,7 @@ from agentmesh.agents._fetch import RecordFetcher
 from agentmesh.agents._journal import JournalView
 from agentmesh.agents._llm import ChatModel
 from agentmesh.agents._mesh import Mesh
+from agentmesh.agents._metrics import LagReporter
 from agentmesh.agents._poison import PoisonGuard, blame
 from agentmesh.agents._processor import Halted, RecordProcessor
 from agentmesh.agents._readiness import WorkerReadiness, warn_while_idle
@@ -138,6 +139,7 @@ class AgentWorker:
         self._isolate: dict[int, int] = {}
         # A batch commits before half the transaction timeout, whatever its length.
         self._batch_budget_s = ProducerOptions().transaction_timeout_ms / 2000
+        self._lag = LagReporter(self.group_id)
 
     def stop(self) -> None:
         """Ask the worker to finish its current batch, leave the group and return.
@@ -207,6 +209,7 @@ class AgentWorker:
         try:
             await self._loop(consumer)
         finally:
+            self._lag.lag.clear()
             idle.cancel()
             await consumer.stop()  # leaves the group: partitions move at once, not after a timeout
             for producer in list(self._producers.values()):
@@ -239,6 +242,7 @@ class AgentWorker:
             if batch:
                 async with self.batch_lock:
                     await asyncio.gather(*(self._process(tp, r) for tp, r in batch.items()))
+            await self._lag.report(consumer, self._next_offset)
 
     async def _process(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]

@@ -34,6 +34,7 @@ from agentmesh.contracts import (
 )
 from agentmesh.core.policy import Policy, SpendLimit
 from agentmesh.supervisor._breakers import Breaker, Transition
+from agentmesh.supervisor._metrics import breaker_moved
 from agentmesh.supervisor._outputs import ACTOR, Outputs
 from agentmesh.supervisor._positions import Entries, fresh, merge, parts
 from agentmesh.supervisor._spend import TenantSpend
@@ -177,6 +178,7 @@ class Aggregator:
             task_id=None,
             details={"from": change.old, "to": change.new, "reason": change.reason},
         )
+        breaker_moved(change.key, change.new)
 
     async def _add_spend(self, key: str, signal: dict[str, Any], cause: str) -> None:
         tenant = key.removeprefix(_TENANT)

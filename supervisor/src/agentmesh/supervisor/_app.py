@@ -45,6 +45,7 @@ from agentmesh.contracts import (
     verify_decision,
 )
 from agentmesh.core import Settings
+from agentmesh.core.metrics import ConsumerLag
 from agentmesh.core.policy import Policy
 from agentmesh.core.transport import KafkaConnection
 from agentmesh.supervisor import _faust_overrides
@@ -55,6 +56,7 @@ from agentmesh.supervisor._batch import OpenLedgers
 from agentmesh.supervisor._breakers import Breaker
 from agentmesh.supervisor._faust import new_app, table
 from agentmesh.supervisor._ledger import Breach, TaskLedger
+from agentmesh.supervisor._metrics import breached, folded, observe_tables, report_lag
 from agentmesh.supervisor._outputs import ACTOR, Outputs, stable_id
 from agentmesh.supervisor._review_actions import ReviewActions, usage
 from agentmesh.supervisor._reviews import Refuse, ReviewBook
@@ -168,6 +170,7 @@ class Supervisor:
                 self._chain.forget()
 
         self._chain: ChainWriter | None = None
+        self._lag = ConsumerLag(self.names.app_id)
         return app
 
     async def ready(self) -> None:
@@ -294,11 +297,13 @@ class Supervisor:
         if breach is not None:
             await self._stop(ledger, breach, cause=f"{topic}:{offset}")
         self.open_ledgers.put(task_id, ledger)
+        folded(stored, ledger, isinstance(message, TaskSubmitted))
         if not isinstance(message, TaskSubmitted):
             self.aggregator.observe(message, rec.partition, offset, ledger.calls)
 
     async def _stop(self, ledger: TaskLedger, breach: Breach, cause: str) -> None:
         kind = "loop" if breach.kind == "loop" else "budget"
+        breached(breach.kind, breach.limit)
         await self.out.command(
             "task", ledger.task_id, "pause", breach.describe(), cause=cause, review_kind=kind
         )
@@ -489,11 +494,17 @@ class Supervisor:
                 due.add(task_id)
         for task_id in due:
             await self.out.send(self.names.ticks, task_id.encode(), b"{}")
+        self._observe(now)
         t = now.timestamp()
         for key, breaker in list(self.breakers.items()):
             if breaker.due(t, self.policy.breakers):
                 tick = orjson.dumps({"k": "tick", "key": key})
                 await self.out.send(self.names.signals, key.encode(), tick)
+
+    def _observe(self, now: datetime) -> None:
+        """Refresh what /metrics shows of the tables and of this instance's consumer lag."""
+        observe_tables(self.ledgers.values(), self.reviews.values(), self.breakers.values(), now)
+        report_lag(self._lag, self.app.consumer)
 
 
 async def _appended(chain: ChainWriter, partition: int, value: bytes) -> None:

@@ -27,6 +27,7 @@ from agentmesh.contracts import (
     SchemaStore,
     Topics,
 )
+from agentmesh.core.metrics import DEAD_LETTERS
 
 __all__ = ["ACTOR", "Outputs", "stable_id"]
 
@@ -110,6 +111,7 @@ class Outputs:
     async def dead_letter(self, letter: DeadLetter) -> None:
         key = letter.task_id.encode() if letter.task_id else None
         await self.send(self.topics.dlq, key, self.dlq_codec.encode(letter))
+        DEAD_LETTERS.labels(letter.agent or "supervisor", letter.stage).inc()
 
     async def review_request(self, request: ReviewRequest) -> None:
         await self.send(
