@@ -24,12 +24,12 @@ from agentmesh.contracts import (
     new_id,
 )
 from agentmesh.core import Settings
-from agentmesh.core.policy import load_policy
+from agentmesh.core.policy import Policy, load_policy
 from agentmesh.core.submission import GroupCommit, Headers, Record
+from agentmesh.core.topics import TopicCatalog, resolve_replication_factor
 from agentmesh.core.transport import (
     KafkaConnection,
     ProducerOptions,
-    TopicSpec,
     ensure_topics,
     make_producer,
 )
@@ -196,7 +196,18 @@ class Submitter:
         topic = self.topics.agent(s.agent)
         # The task's trace starts here: every agent's step span descends from this one (it
         # ends before the commit, which many tasks share).
-        with TRACER.start_as_current_span(f"send {topic}", kind=SpanKind.PRODUCER):
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "agentmesh.task_id": task.task_id,
+            "agentmesh.agent": s.agent,
+            "agentmesh.tenant": s.tenant,
+            "agentmesh.submitted_by": self.submitted_by,
+        }
+        with TRACER.start_as_current_span(
+            f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes
+        ):
             headers = inject_headers()
         key = task.task_id.encode()
         records = [
@@ -217,10 +228,11 @@ class Submitter:
                 found = Codec(self.mesh.inbox_model(agent), Topics.subject(topic), self._registry)
                 await found.register()
                 # <ns>.tasks with the first inbox: one admin round trip for a one-off task.
-                topics = [topic] if self._inboxes else [self.topics.tasks, topic]
-                rf = self.settings.replication_factor
-                await ensure_topics(
-                    self._conn, [TopicSpec(t, self._partitions, rf) for t in topics]
-                )
+                rf = await resolve_replication_factor(self._conn, self.settings)
+                policy = self._policy or Policy()
+                catalog = TopicCatalog(self.settings, policy, rf, self._partitions)
+                specs = [] if self._inboxes else catalog.of_kind("tasks")
+                specs.append(catalog.inbox(agent))
+                await ensure_topics(self._conn, [m.spec() for m in specs])
                 self._inboxes[agent] = found
         return found

@@ -5,12 +5,22 @@ from __future__ import annotations
 from agentmesh.agents._mesh import Mesh
 from agentmesh.contracts import Topics
 from agentmesh.core import Settings
-from agentmesh.core.transport import KafkaConnection, TopicSpec, ensure_topics, partition_count
+from agentmesh.core.policy import Policy, RecordingPolicy
+from agentmesh.core.topics import TopicCatalog, TopicKind, resolve_replication_factor
+from agentmesh.core.transport import KafkaConnection, ensure_topics, partition_count
 
 __all__ = ["ensure_agent_topics"]
 
-_COMPACT = {"cleanup.policy": "compact"}
-_WEEK_MS = str(7 * 24 * 3600 * 1000)
+# The shared topics an agent process writes or reads (the audit trail is the supervisor's).
+_SHARED: tuple[TopicKind, ...] = (
+    "tasks",
+    "events",
+    "dlq",
+    "control",
+    "claims",
+    "review_requests",
+    "recordings",
+)
 
 
 async def ensure_agent_topics(
@@ -28,32 +38,20 @@ async def ensure_agent_topics(
     Journal and state must have exactly as many partitions as the inbox: a step writes them
     to the partition number of its input, and a worker reads back only its partitions.
     """
-    rf = settings.replication_factor
-    kept = {"retention.ms": str(recordings_retention_ms)}
-    specs = [TopicSpec(topics.agent(name), partitions, rf) for name in mesh.agents]
-    specs += [
-        TopicSpec(topics.events, partitions, rf),
-        TopicSpec(topics.dlq, partitions, rf),
-        TopicSpec(topics.tasks, partitions, rf),
-        TopicSpec(topics.control, 1, rf, _COMPACT),
-        TopicSpec(topics.claims, partitions, rf, _COMPACT),
-        TopicSpec(topics.review_requests, partitions, rf),
-        # Kept for replay as long as the policy's recording.retention_days says.
-        TopicSpec(topics.recordings, partitions, rf, kept),
-    ]
+    rf = await resolve_replication_factor(conn, settings)
+    # Recordings are kept for replay as long as the policy's recording.retention_days says.
+    days = recordings_retention_ms / 86_400_000
+    policy = Policy(recording=RecordingPolicy(retention_days=days))
+    catalog = TopicCatalog(settings, policy, rf, partitions)
+    specs = [catalog.inbox(name).spec() for name in mesh.agents]
+    specs += [m.spec() for m in catalog.of_kind(*_SHARED)]
     created = await ensure_topics(conn, specs)
     inbox = topics.agent(agent)
     # Just created: we know its size; metadata can lag creation for seconds on a cold broker.
     inbox_partitions = partitions if inbox in created else await _visible(conn, inbox)
-    sides = {
-        topics.agent_journal(agent): _COMPACT,
-        topics.agent_state(agent): _COMPACT,
-        # Compacted to the newest marker per input, and forgotten after a week: the window in
-        # which a repeat of an input is recognised across restarts.
-        topics.agent_done(agent): {"cleanup.policy": "compact,delete", "retention.ms": _WEEK_MS},
-    }
-    for side, config in sides.items():
-        made = await ensure_topics(conn, [TopicSpec(side, inbox_partitions, rf, config)])
+    for spec in (m.spec() for m in catalog.agent_sides(agent, inbox_partitions)):
+        side = spec.name
+        made = await ensure_topics(conn, [spec])
         side_partitions = inbox_partitions if side in made else await _visible(conn, side)
         if side_partitions != inbox_partitions:
             raise RuntimeError(

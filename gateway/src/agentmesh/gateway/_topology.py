@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from agentmesh.contracts import Topics
 from agentmesh.core import Settings
-from agentmesh.core.transport import KafkaConnection, TopicSpec, ensure_topics, partition_count
+from agentmesh.core.policy import load_policy
+from agentmesh.core.topics import TopicCatalog, TopicKind, resolve_replication_factor
+from agentmesh.core.transport import KafkaConnection, ensure_topics, partition_count
 
 __all__ = ["ensure_gateway_topics"]
 
@@ -14,16 +16,18 @@ DEFAULT_PARTITIONS = 6
 async def ensure_gateway_topics(settings: Settings) -> None:
     topics = Topics(settings.namespace)
     conn = KafkaConnection.from_settings(settings)
-    rf = settings.replication_factor
+    rf = await resolve_replication_factor(conn, settings)
     found = await partition_count(conn, topics.events, timeout_s=0.5)
     n = found if found > 0 else DEFAULT_PARTITIONS
-    keyed = (topics.tasks, topics.events, topics.review_requests, topics.review_decisions)
-    await ensure_topics(
-        conn,
-        [
-            *(TopicSpec(t, n, rf) for t in keyed),
-            TopicSpec(topics.dlq, n, rf),
-            TopicSpec(topics.audit, n, rf),
-            TopicSpec(topics.control, 1, rf, {"cleanup.policy": "compact"}),
-        ],
+    # The policy decides the audit topic's retention, should the gateway be first to make it.
+    catalog = TopicCatalog(settings, load_policy(settings.policy), rf, n)
+    kinds: tuple[TopicKind, ...] = (
+        "tasks",
+        "events",
+        "review_requests",
+        "review_decisions",
+        "dlq",
+        "audit",
+        "control",
     )
+    await ensure_topics(conn, [m.spec() for m in catalog.of_kind(*kinds)])

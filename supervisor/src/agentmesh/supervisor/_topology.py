@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agentmesh.contracts import Topics
 from agentmesh.core import Settings
-from agentmesh.core.transport import (
-    KafkaConnection,
-    TopicSpec,
-    ensure_topics,
-    make_admin,
-    partition_count,
+from agentmesh.core.policy import Policy
+from agentmesh.core.topics import (
+    TopicCatalog,
+    TopicKind,
+    audit_expiry,
+    describe_topics,
+    resolve_replication_factor,
 )
+from agentmesh.core.topics import (
+    compare as compare_topics,
+)
+from agentmesh.core.topics._check import APPLY_COMMAND, Inspection
+from agentmesh.core.transport import KafkaConnection, ensure_topics, partition_count
 
-__all__ = ["DEFAULT_PARTITIONS", "SupervisorTopics", "ensure_supervisor_topics"]
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "AuditTopicExpires",
+    "SupervisorTopics",
+    "check_audit_topic",
+    "ensure_supervisor_topics",
+]
 
 DEFAULT_PARTITIONS = 6
-_COMPACT = {"cleanup.policy": "compact"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +61,24 @@ class Layout:
 
 
 async def ensure_supervisor_topics(
-    conn: KafkaConnection, settings: Settings, *, partitions: int = DEFAULT_PARTITIONS
+    conn: KafkaConnection,
+    settings: Settings,
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    policy: Policy | None = None,
 ) -> Layout:
     """Create what is missing; check that everything keyed by task id is co-partitioned.
 
     faust tables are partitioned like their source topics, so tasks, events, review
     requests and decisions, and the supervisor's ticks must all have the same count.
+    ``policy`` sets the audit topic's retention when it is created here.
     """
     topics = Topics(settings.namespace)
     names = SupervisorTopics(topics)
-    rf = settings.replication_factor
+    rf = await resolve_replication_factor(conn, settings)
     existing = await partition_count(conn, topics.events, timeout_s=0.5)
     n = existing if existing > 0 else partitions
+    catalog = TopicCatalog(settings, policy or Policy(), rf, n)
     keyed = [
         topics.tasks,
         topics.events,
@@ -69,16 +86,20 @@ async def ensure_supervisor_topics(
         topics.review_decisions,
         names.ticks,
     ]
-    await ensure_topics(
-        conn,
-        [
-            *(TopicSpec(t, n, rf) for t in keyed),
-            TopicSpec(topics.dlq, n, rf),
-            TopicSpec(topics.audit, n, rf),
-            TopicSpec(names.signals, n, rf),
-            TopicSpec(topics.control, 1, rf, _COMPACT),
-        ],
+    # The changelogs and faust's leader topic too, so they get the catalog's configs
+    # (min.insync.replicas) rather than the ones faust would declare.
+    mine: tuple[TopicKind, ...] = (
+        "tasks",
+        "events",
+        "review_requests",
+        "review_decisions",
+        "dlq",
+        "audit",
+        "control",
     )
+    specs = [m.spec() for m in catalog.of_kind(*mine, "supervisor_internal")]
+    specs += [m.spec() for m in catalog.of_kind("supervisor_changelog")]
+    await ensure_topics(conn, specs)
     for t in keyed:
         count = await partition_count(conn, t, timeout_s=60.0)
         if count != n:
@@ -87,15 +108,43 @@ async def ensure_supervisor_topics(
                 f"them by task id, so they must match (add partitions to the smaller ones)"
             )
     audit_n = await partition_count(conn, topics.audit, timeout_s=60.0)
-    await ensure_topics(conn, [TopicSpec(names.audit_intents, audit_n, rf)])
-    return Layout(n, audit_n, rf or await _brokers(conn))
+    sized = TopicCatalog(settings, policy or Policy(), rf, n, audit_n)
+    await ensure_topics(conn, [m.spec() for m in sized.of_kind("audit_intents")])
+    return Layout(n, audit_n, rf)
 
 
-async def _brokers(conn: KafkaConnection) -> int:
-    admin = make_admin(conn)
-    await admin.start()
-    try:
-        cluster = await admin.describe_cluster()
-        return min(3, len(cluster["brokers"]))
-    finally:
-        await admin.close()
+class AuditTopicExpires(RuntimeError):
+    """The audit topic would delete records by time or size: the trail would lose its head."""
+
+
+async def check_audit_topic(conn: KafkaConnection, settings: Settings, policy: Policy) -> None:
+    """Refuse an audit topic that would expire (shorter retention than the policy's, any size
+    limit, or compaction), naming the topic, what it keeps and the command that fixes it."""
+    rf = await resolve_replication_factor(conn, settings)
+    audit = TopicCatalog(settings, policy, rf).audit()
+    found = await describe_topics(conn, [audit.name])
+    if audit.name not in found:
+        raise AuditTopicExpires(f"{audit.name} does not exist; run `{APPLY_COMMAND}`")
+    # Partition counts are not the question here: compare the configs alone.
+    state = found[audit.name]
+    differences = compare_topics(
+        [replace(audit, partitions=state.partitions)], found, settings.bootstrap
+    )
+    problem = audit_expiry(Inspection([audit], found, differences))
+    if problem is None:
+        return
+    kept = state.configs
+    raise AuditTopicExpires(
+        f"refusing to start: the audit topic {audit.name} would lose records: it keeps them "
+        f"{_for(kept.get('retention.ms'))} (retention.ms={kept.get('retention.ms')}, "
+        f"retention.bytes={kept.get('retention.bytes')}, "
+        f"cleanup.policy={kept.get('cleanup.policy')}) but must keep them "
+        f"{_for(audit.configs['retention.ms'])} with no size limit and no compaction. "
+        f"Fix: `{APPLY_COMMAND}`, or {problem.fix}"
+    )
+
+
+def _for(retention_ms: str | None) -> str:
+    if retention_ms is None or int(retention_ms) < 0:
+        return "forever"
+    return f"for {int(retention_ms) / 86_400_000:g} days"

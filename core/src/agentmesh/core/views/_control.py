@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from agentmesh.contracts import Codec, ControlCommand, SchemaRegistry, Topics
 from agentmesh.core._settings import Settings
+from agentmesh.core.policy import Policy
+from agentmesh.core.topics import TopicCatalog, resolve_replication_factor
 from agentmesh.core.transport import (
     ConsumerOptions,
     KafkaConnection,
-    TopicSpec,
     ensure_topics,
     make_consumer,
     make_producer,
@@ -15,14 +16,16 @@ from agentmesh.core.transport import (
 
 __all__ = ["live_rules", "publish_control"]
 
-_COMPACT = {"cleanup.policy": "compact"}
-
 
 async def publish_control(settings: Settings, command: ControlCommand) -> None:
     """Write one control record; every agent instance obeys it before its next call."""
     topics = Topics(settings.namespace)
     conn = KafkaConnection.from_settings(settings)
-    await ensure_topics(conn, [TopicSpec(topics.control, 1, settings.replication_factor, _COMPACT)])
+    rf = await resolve_replication_factor(conn, settings)
+    # Control's configuration depends on no policy; the defaults stand in for the file.
+    await ensure_topics(
+        conn, [m.spec() for m in TopicCatalog(settings, Policy(), rf).of_kind("control")]
+    )
     registry = SchemaRegistry(settings.registry_url)
     try:
         codec = Codec(ControlCommand, Topics.subject(topics.control), registry)
