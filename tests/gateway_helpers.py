@@ -26,6 +26,7 @@ from agentmesh.contracts import (
 from agentmesh.contracts.testing import InMemorySchemaRegistry
 from agentmesh.core import Settings
 from agentmesh.core.policy import Policy
+from agentmesh.core.submission import Headers
 from agentmesh.gateway import GatewayConfig, ReviewView, Signer, Submitter, TokenStore, create_app
 from agentmesh.gateway._batcher import Record, TransactionalBatcher
 from agentmesh.gateway._state import GatewayState
@@ -116,7 +117,7 @@ class RecordingBatcher(TransactionalBatcher):
     async def stop(self) -> None:
         return None
 
-    async def write(self, records: list[Record]) -> None:
+    async def write(self, records: list[Record], headers: Headers | None = None) -> None:
         await asyncio.sleep(0)  # a real write yields: concurrent requests interleave here
         self.transactions.append(records)
 

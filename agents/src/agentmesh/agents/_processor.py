@@ -71,6 +71,13 @@ _STEP_TRACE: ContextVar[tuple[str | None, list[tuple[str, bytes]] | None]] = Con
 )
 
 
+def _trace_headers() -> list[tuple[str, bytes]]:
+    """W3C headers for a record the running step writes, so its reader (the supervisor, a
+    reviewer's release) continues the task's trace: what came in, or the step span's."""
+    forward = _STEP_TRACE.get()[1]
+    return inject_headers() if forward is None else list(forward)
+
+
 def shown_payload(envelope: Handoff[Any]) -> str:
     """The payload as reviewers see it; a very large one as its beginning, still JSON."""
     text: str = envelope.payload.model_dump_json()
@@ -322,13 +329,16 @@ class RecordProcessor:
             parked_key=record_key(child),
             parked_value=value,
             payload_json=child.payload.model_dump_json(),
+            # released, the handoff carries on the trace it would have carried
+            parked_headers=[Header(key=k, value=v) for k, v in _trace_headers()],
             trace_id=_STEP_TRACE.get()[0],
             required_approvals=gate.rule.approvals,
             expires_at=utcnow() + timedelta(seconds=gate.timeout_s),
             on_timeout="escalate" if gate.on_timeout == "escalate" else "reject",
         )
         review_topic = self.codecs.topics.review_requests
-        return Emission(review_topic, child.task_id.encode(), self.codecs.review.encode(request))
+        encoded = self.codecs.review.encode(request)
+        return Emission(review_topic, child.task_id.encode(), encoded, _trace_headers())
 
     async def _failed(
         self,
@@ -416,7 +426,8 @@ class RecordProcessor:
         topic = self.codecs.topics.review_requests
         # Keyed by task: the supervisor keeps all of a task's parked work together.
         key = envelope.task_id.encode()
-        return [Emission(topic, key, self.codecs.review.encode(request)), *self._events(events)]
+        request_record = Emission(topic, key, self.codecs.review.encode(request), _trace_headers())
+        return [request_record, *self._events(events)]
 
     def _state_change(
         self,
@@ -442,7 +453,8 @@ class RecordProcessor:
 
     def _events(self, events: list[AgentEvent]) -> list[Emission]:
         topic, codec = self.codecs.topics.events, self.codecs.events
-        return [Emission(topic, e.task_id.encode(), codec.encode(e)) for e in events]
+        headers = _trace_headers() if events else []  # the supervisor's decisions join the trace
+        return [Emission(topic, e.task_id.encode(), codec.encode(e), list(headers)) for e in events]
 
     def event(self, envelope: Handoff[Any], body: EventBody) -> AgentEvent:
         """An event about ``envelope``'s step, numbered in this instance's sequence."""

@@ -214,3 +214,5 @@ def _record_result(span: Span, call: Call, result: CallResult, *, named: bool) -
     if not result.replayed:
         span.set_attribute("gen_ai.usage.input_tokens", response.input_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", response.output_tokens)
+        if response.cost_usd is not None:  # an unpriced model's cost is unknown, not zero
+            span.set_attribute("agentmesh.cost_usd", float(response.cost_usd))

@@ -134,7 +134,22 @@ def create_app(
     app.include_router(_routes_dlq.router)
     app.include_router(_routes_recordings.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _traced(app)
     return app
+
+
+def _traced(app: FastAPI) -> None:
+    """A server span per request, the root of the trace of a task it submits; only when the
+    process traces (``agentmesh.core.telemetry``), and not for probes, metrics, static files."""
+    from opentelemetry import trace
+
+    if isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    ):
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/healthz,/readyz,/metrics,/static/")
 
 
 async def _start(gw: GatewayState) -> None:

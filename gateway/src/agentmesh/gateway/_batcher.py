@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agentmesh.core.submission import GroupCommit, Record
+from agentmesh.core.submission import GroupCommit, Headers, Record
 
 __all__ = ["Record", "TransactionalBatcher"]
 
@@ -28,6 +28,6 @@ class TransactionalBatcher:
     async def stop(self) -> None:
         await self._group.stop()
 
-    async def write(self, records: list[Record]) -> None:
+    async def write(self, records: list[Record], headers: Headers | None = None) -> None:
         """Write ``records`` atomically; returns once their transaction committed."""
-        await self._group.write(records)
+        await self._group.write(records, headers)

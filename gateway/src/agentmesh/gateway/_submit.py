@@ -27,6 +27,7 @@ import orjson
 from fastavro import parse_schema, schemaless_writer
 from fastavro.validation import ValidationError as AvroValidationError
 from fastavro.validation import validate
+from opentelemetry import propagate
 
 from agentmesh.contracts import (
     Budget,
@@ -352,11 +353,14 @@ class Submitter:
             problem = f"does not fit {r.agent!r}'s registered input schema: {exc}"
             raise PayloadRejected([Problem("input", problem)]) from None
         key = task_id.encode()
+        trace_context: dict[str, str] = {}
+        propagate.inject(trace_context)  # the request's span: the task's trace starts there
         await self._writer.write(
             [
                 (self.topics.tasks, key, task_value),
                 (self.topics.agent(r.agent), key, buf.getvalue()),
-            ]
+            ],
+            [(k, v.encode()) for k, v in trace_context.items()],
         )
         return task
 

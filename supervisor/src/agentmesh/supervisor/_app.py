@@ -62,6 +62,7 @@ from agentmesh.supervisor._review_actions import ReviewActions, usage
 from agentmesh.supervisor._reviews import Refuse, ReviewBook
 from agentmesh.supervisor._spend import TenantSpend
 from agentmesh.supervisor._topology import SupervisorTopics
+from agentmesh.supervisor._tracing import caused_by, decision
 
 __all__ = ["Inbound", "Supervisor", "SupervisorOptions"]
 
@@ -214,7 +215,8 @@ class Supervisor:
                     rec = Inbound.of(event.message)
                     if rec.topic not in self._ledger_topics:
                         self.open_ledgers.store()  # reviews and the clock read stored ledgers
-                    with _faust_overrides.in_event(event):
+                    # caused_by: decisions about the record are spans in its task's trace
+                    with _faust_overrides.in_event(event), caused_by(rec.headers):
                         await self._until_done(functools.partial(self.govern, rec), rec)
 
     async def _until_done(self, work: Callable[[], Awaitable[None]], rec: Inbound) -> None:
@@ -401,6 +403,10 @@ class Supervisor:
             self.topics.dlq,
         )
         headers = [Header(key=k, value=v) for k, v in rec.headers]
+        where = {"stage": stage, "error": error, "from": rec.topic}
+        task_id = rec.key.decode(errors="replace") if rec.key else None
+        cause = f"{rec.topic}:{rec.offset}"
+        decision("dead_lettered", subject=cause, task_id=task_id, cause=cause, details=where)
         await self.out.dead_letter(
             DeadLetter(
                 dead_letter_id=stable_id("dlq", rec.topic, rec.partition, rec.offset),

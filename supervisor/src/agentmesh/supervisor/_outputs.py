@@ -28,6 +28,7 @@ from agentmesh.contracts import (
     Topics,
 )
 from agentmesh.core.metrics import DEAD_LETTERS
+from agentmesh.supervisor._tracing import decision as trace_decision
 
 __all__ = ["ACTOR", "Outputs", "stable_id"]
 
@@ -142,6 +143,7 @@ class Outputs:
         actor: str = ACTOR,
     ) -> None:
         """Ask the auditor to append a decision to the chain (one writer per partition)."""
+        trace_decision(decision, subject=subject, task_id=task_id, cause=cause, details=details)
         intent = {
             "audit_id": stable_id("audit", decision, subject, cause),
             "decision": decision,

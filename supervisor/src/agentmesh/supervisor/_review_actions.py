@@ -24,6 +24,7 @@ from agentmesh.supervisor._reviews import (
     Release,
     ReviewAction,
 )
+from agentmesh.supervisor._tracing import parked
 
 __all__ = ["ReviewActions", "usage"]
 
@@ -39,24 +40,28 @@ class ReviewActions:
 
     async def act(self, task_id: str, actions: list[ReviewAction], cause: str) -> None:
         for action in actions:
-            if isinstance(action, Release):
-                await self._release(task_id, action, cause)
-            elif isinstance(action, Reject):
-                await self._reject(task_id, action, cause)
-            elif isinstance(action, Refuse):
-                await self.refused(task_id, action, cause)
-            elif isinstance(action, Escalate):
-                await self.out.review_request(action.request)
-                await self.out.audit(
-                    "review_escalated",
-                    cause=cause,
-                    subject=action.request.review_id,
-                    task_id=task_id,
-                    details={
-                        "escalations": action.request.escalations,
-                        "reason": action.request.reason,
-                    },
-                )
+            with parked(action):  # what is decided joins the parked work's trace
+                await self._act(task_id, action, cause)
+
+    async def _act(self, task_id: str, action: ReviewAction, cause: str) -> None:
+        if isinstance(action, Release):
+            await self._release(task_id, action, cause)
+        elif isinstance(action, Reject):
+            await self._reject(task_id, action, cause)
+        elif isinstance(action, Refuse):
+            await self.refused(task_id, action, cause)
+        elif isinstance(action, Escalate):
+            await self.out.review_request(action.request)
+            await self.out.audit(
+                "review_escalated",
+                cause=cause,
+                subject=action.request.review_id,
+                task_id=task_id,
+                details={
+                    "escalations": action.request.escalations,
+                    "reason": action.request.reason,
+                },
+            )
 
     async def refused(self, task_id: str, action: Refuse, cause: str) -> None:
         """A decision that does not count: on the record, so a forgery is seen."""
