@@ -64,7 +64,7 @@ async def test_a_week_long_audit_topic_is_found_refused_and_fixed(
     assert f"{settings.namespace}.agent.planner.journal" in missing
 
     code, err = await _supervisor(settings)
-    assert code != 0
+    assert code == 1
     assert f"refusing to start: the audit topic {audit} would lose records" in err
     assert "for 7 days (retention.ms=604800000" in err
     assert "agentmesh topics apply" in err
