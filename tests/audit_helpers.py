@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 
 from agentmesh.contracts import AuditRecord
-from agentmesh.supervisor import CheckpointSigner, Link
+from agentmesh.supervisor import CheckpointSigner, Link, record_hash
 from agentmesh.supervisor._auditor import ChainWriter, CheckpointOptions
 
 
@@ -32,11 +32,15 @@ class MemoryChain:
 
 
 def writer(
-    signer: CheckpointSigner | None, *, every_records: int = 5, every_s: float = 3600.0
+    signer: CheckpointSigner | None,
+    *,
+    every_records: int = 5,
+    every_s: float = 3600.0,
+    topic: str = "ns.audit",
 ) -> tuple[ChainWriter, MemoryChain]:
     memory = MemoryChain()
     options = CheckpointOptions(signer, every_records, every_s)
-    chain = ChainWriter(None, "ns.audit", _Codec(), memory.send, options)  # type: ignore[arg-type]
+    chain = ChainWriter(None, topic, _Codec(), memory.send, options)  # type: ignore[arg-type]
     return chain, memory
 
 
@@ -55,18 +59,29 @@ def intent(n: int, task: str = "task-1") -> bytes:
 
 
 def genuine_chain(
-    signer: CheckpointSigner | None, records: int, *, every_records: int = 5, partition: int = 0
+    signer: CheckpointSigner | None,
+    records: int,
+    *,
+    every_records: int = 5,
+    partition: int = 0,
+    topic: str = "ns.audit",
 ) -> list[AuditRecord]:
     """``records`` decisions, with a checkpoint after every ``every_records`` of them."""
-    chain, memory = writer(signer, every_records=every_records)
+    chain, memory = writer(signer, every_records=every_records, topic=topic)
     chain._heads[partition] = chain._new_head()  # a new chain: nothing to read back
 
     async def run() -> None:
         for n in range(records):
-            await chain.append(partition, intent(n))
+            await chain.append(partition, intent(n, f"task-{partition}"))
 
     asyncio.run(run())
     return memory.sent[partition]
+
+
+def rehashed(record: AuditRecord, **changes: object) -> AuditRecord:
+    """``record`` changed, with a hash that matches its new content (a careful forger)."""
+    changed = record.model_copy(update=changes)
+    return changed.model_copy(update={"sha256": record_hash(changed)})
 
 
 def links(records: list[AuditRecord]) -> list[Link]:

@@ -219,3 +219,16 @@ def test_checkpoint_bytes_do_not_depend_on_time() -> None:
     again = Checkpoint.from_json(signed.to_json())
     assert again == signed
     assert again.check(KEYS) == "ok"
+
+
+def test_a_supervisor_for_a_remote_cluster_refuses_to_start_without_a_key(
+    tmp_path: Path,
+) -> None:
+    from agentmesh.core.policy import load_policy
+    from agentmesh.supervisor import run_supervisor
+
+    remote = Settings(kafka_bootstrap="kafka.prod.example:9092", home=tmp_path)
+    with pytest.raises(SystemExit, match="no key to sign audit checkpoints with") as stopped:
+        run_supervisor(remote, load_policy(None))
+    assert "AGENTMESH_AUDIT_SIGNING_KEY_FILE" in str(stopped.value)
+    assert not (tmp_path / "audit").exists(), "no key is made for a remote cluster"
