@@ -258,9 +258,8 @@ async def test_the_supervisor_signs_what_it_audits_within_the_interval(
             code, result = await asyncio.to_thread(_cli, settings, "verify", "--key", str(public))
             parts = [p for p in result["partitions"] if p["records"]]
             audited = sum(p["records"] - p["checkpoints"] for p in parts)
-            if code == 0 and audited == 2 and all(not p["findings"] for p in parts):
-                return result
-            return None
+            done = code == 0 and audited == 2 and all(not p["findings"] for p in parts)
+            return dict(result) if done else None
 
         deadline = time.monotonic() + 60
         while (result := await signed()) is None:
