@@ -16,6 +16,12 @@ For each it measures the hop latency with one message in flight (send one input,
 ``read_committed`` reader sees its output) and the throughput under load (commit M inputs at
 once, time until all M outputs are visible). Cases take turns in every repeat, like
 ``bench.codec``. Needs the broker and registry: ``.venv/bin/agentmesh infra up``.
+
+``--trace RATIO`` measures the cost of observability: the process configures the OpenTelemetry
+SDK as every agentmesh process does from ``OTEL_*`` (``parentbased_traceidratio`` at RATIO,
+batch span processor, OTLP/HTTP) and (b) exports its spans to ``--otlp-endpoint`` (a Jaeger,
+a collector) or, by default, to a sink process that drops them. Compare (b)/(a) of runs with
+``--trace 1``, ``--trace 0.01`` and without ``--trace`` (no SDK at all).
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import statistics
+import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,7 +263,58 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep-topics", action="store_true", help="keep the fresh namespace's topics too"
     )
+    parser.add_argument(
+        "--trace",
+        type=_ratio,
+        metavar="RATIO",
+        help="trace with the OpenTelemetry SDK, sampling RATIO (0..1) of hops (default: no SDK)",
+    )
+    parser.add_argument(
+        "--otlp-endpoint",
+        help="OTLP/HTTP endpoint for --trace, e.g. a Jaeger's http://127.0.0.1:4318 "
+        "(default: a sink process that drops what it receives)",
+    )
     return parser
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a ratio between 0 and 1")
+    return value
+
+
+@contextlib.contextmanager
+def _tracing(ratio: float | None, endpoint: str | None) -> Iterator[str]:
+    """The SDK configured as an agentmesh process configures it from OTEL_*; yields what."""
+    if ratio is None:
+        yield "off (no OpenTelemetry SDK)"
+        return
+    from agentmesh.core.telemetry import configure_tracing, shutdown_tracing
+
+    sink = None
+    if endpoint is None:
+        sink = subprocess.Popen(
+            [sys.executable, "-m", "bench._otlp_sink"], stdout=subprocess.PIPE, text=True
+        )
+        assert sink.stdout is not None
+        endpoint = f"http://127.0.0.1:{sink.stdout.readline().strip()}"
+    os.environ.update(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(ratio),
+        }
+    )
+    configure_tracing("bench.hop")
+    try:
+        yield f"sampling {ratio:.0%} (parent-based), batch-exported over OTLP/HTTP to {endpoint}"
+    finally:
+        shutdown_tracing()
+        if sink is not None:
+            sink.kill()
+            sink.wait()
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -284,14 +343,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_topics=args.keep_topics or args.namespace is not None,
     )
     try:
-        report = asyncio.run(run(config))
+        with _tracing(args.trace, args.otlp_endpoint) as tracing:
+            progress(f"tracing: {tracing}")
+            report = asyncio.run(run(config))
     except UnreachableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        found = {**report.as_dict(), "tracing": tracing}
+        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
     else:
         print(render(report))
+        print(f"tracing: {tracing}")
     return 0
 
 

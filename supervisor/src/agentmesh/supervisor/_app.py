@@ -62,7 +62,7 @@ from agentmesh.supervisor._review_actions import ReviewActions, usage
 from agentmesh.supervisor._reviews import Refuse, ReviewBook
 from agentmesh.supervisor._spend import TenantSpend
 from agentmesh.supervisor._topology import SupervisorTopics
-from agentmesh.supervisor._tracing import caused_by, decision
+from agentmesh.supervisor._tracing import caused_by, decision, ended
 
 __all__ = ["Inbound", "Supervisor", "SupervisorOptions"]
 
@@ -300,6 +300,7 @@ class Supervisor:
             await self._stop(ledger, breach, cause=f"{topic}:{offset}")
         self.open_ledgers.put(task_id, ledger)
         folded(stored, ledger, isinstance(message, TaskSubmitted))
+        ended(stored, ledger, cause=f"{topic}:{offset}")
         if not isinstance(message, TaskSubmitted):
             self.aggregator.observe(message, rec.partition, offset, ledger.calls)
 

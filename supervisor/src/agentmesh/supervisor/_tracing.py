@@ -24,8 +24,9 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.util.types import AttributeValue
 
 from agentmesh.contracts import Header
+from agentmesh.supervisor._ledger import TaskLedger
 
-__all__ = ["caused_by", "decision", "parked"]
+__all__ = ["caused_by", "decision", "ended", "parked"]
 
 TRACER = trace.get_tracer("agentmesh.supervisor")
 
@@ -104,3 +105,23 @@ def decision(
         if isinstance(value, str | bool | int | float):
             attributes[f"agentmesh.decision.{key}"] = value
     TRACER.start_span(f"supervisor {kind}", attributes=attributes).end()
+
+
+def ended(before: TaskLedger | None, after: TaskLedger, cause: str) -> None:
+    """The task's ledger closed (completed or failed): a span with what the task used."""
+    done = ("completed", "failed")
+    if after.status not in done or (before is not None and before.status in done):
+        return
+    totals = {
+        "steps": after.steps,
+        "tokens": after.tokens,
+        "cost_usd": str(after.cost_usd),
+        "tenant": after.tenant,
+    }
+    decision(
+        f"task_{after.status}",
+        subject=after.task_id,
+        task_id=after.task_id,
+        cause=cause,
+        details=totals,
+    )
