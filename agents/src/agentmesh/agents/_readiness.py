@@ -37,8 +37,8 @@ class WorkerReadiness:
         if self.assigned_at is None:
             return f"not yet a member of consumer group {self.group}"
         if not self.assigned:
-            known = "the" if self.inbox_partitions is None else f"the {self.inbox_partitions}"
-            return f"none assigned: more replicas than {known} partitions of {self.inbox}?"
+            partitions = _partitions(self.inbox_partitions)
+            return f"none assigned: more replicas than {partitions} of {self.inbox}?"
         return None
 
     def producers_problem(self) -> str | None:
@@ -74,14 +74,19 @@ def agent_checks(worker: AgentWorker) -> dict[str, Check]:
 
 
 def idle_message(name: str, facts: WorkerReadiness, idle_s: float) -> str:
-    count = "its" if facts.inbox_partitions is None else f"the {facts.inbox_partitions}"
     return (
         f"agent {name} is idle: {idle_s:.0f} s after joining consumer group {facts.group} it has "
-        f"none of {count} partitions of {facts.inbox}, so there are more replicas of {name} "
-        "than partitions and this one waits as a spare. Run fewer replicas (at most one per "
-        "partition), or give the inbox more partitions (its journal, state and done topics "
-        "must get the same number)."
+        f"none of {_partitions(facts.inbox_partitions)} of {facts.inbox}, so there are more "
+        f"replicas of {name} than partitions and this one waits as a spare. Run fewer replicas "
+        "(at most one per partition), or give the inbox more partitions (its journal, state "
+        "and done topics must get the same number)."
     )
+
+
+def _partitions(count: int | None) -> str:
+    if count is None:
+        return "the partitions"
+    return f"the {count} partition{'' if count == 1 else 's'}"
 
 
 async def warn_while_idle(worker: AgentWorker, after_s: float, poll_s: float = 1.0) -> None:
