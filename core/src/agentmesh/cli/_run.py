@@ -82,7 +82,12 @@ async def _serve(worker: object, grace_s: float) -> bool:
 
     assert isinstance(worker, AgentWorker)
     settings = worker.settings
-    probe = await start_probe_server(settings, agent_checks(worker), f"agent {worker.agent.name}")
+    try:
+        probe = await start_probe_server(
+            settings, agent_checks(worker), f"agent {worker.agent.name}"
+        )
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        fail(str(exc), json_mode=False)
     stopping = asyncio.Event()
 
     def stop() -> None:
@@ -154,7 +159,9 @@ def run_supervisor_command(
 
     A faust-streaming worker in the consumer group <namespace>.supervisor; start more to
     scale out by partitions. Its state lives in faust tables backed by changelog topics,
-    so a restarted supervisor (even after kill -9) resumes with exact ledgers.
+    so a restarted supervisor (even after kill -9) resumes with exact ledgers. With
+    AGENTMESH_PROBE_PORT set, serves /healthz, /readyz and /metrics on that port; SIGTERM
+    stops it within AGENTMESH_DRAIN_GRACE_S.
     """
     from agentmesh.core.policy import PolicyError, load_policy
 
