@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -214,4 +215,107 @@ def _lags(samples: Samples) -> dict[tuple[str, str, str], float]:
         for (name, have), v in samples.items()
         if name == "agentmesh_consumer_lag_records"
         for d in (dict(have),)
+    }
+
+
+GOVERNED = """
+budgets:
+  default: {max_steps: 20}
+loops: {max_repeats: 2}
+breakers: {window_s: 60, min_calls: 3, failure_rate: 0.5, cooldown_s: 600}
+"""
+
+
+async def test_the_supervisor_reports_parked_work_breakers_and_breaches_as_they_happen(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmesh.contracts import AuditRecord, DeadLetter, TaskFailed, Topics
+    from tests.apps import governed
+    from tests.runtime_helpers import running
+    from tests.supervisor_helpers import decoded
+
+    flag = tmp_path / "lookup-down"
+    flag.touch()
+    monkeypatch.setenv("GOVERNED_FAIL_FLAG", str(flag))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(GOVERNED)
+    s = settings.model_copy(update={"policy": policy})
+    supervisor = SupervisorProcess(s, policy, tmp_path)
+    supervisor.env.update(PROBE)
+    supervisor.start()
+    before = _local()  # the agents run in this process: their counters are this REGISTRY's
+    try:
+        async with (
+            running(governed.mesh, ["looper", "fetcher"], s),
+            serving(s, tmp_path) as gateway,
+            httpx.AsyncClient(timeout=15) as http,
+        ):
+            await supervisor.wait_ready()
+            url = await probe_url(supervisor)
+            # A looper handing itself the same payload: the supervisor stops it as a loop.
+            submit: list[tuple[str, dict[str, Any], str]] = [
+                ("looper", {"n": 0, "same": True}, "acme")
+            ]
+            submit += [("fetcher", {"key": f"k{i}"}, "beta") for i in range(4)]
+            for agent, payload, tenant in submit:
+                body = {"agent": agent, "input": payload, "tenant": tenant}
+                reply = await http.post(f"{gateway}/v1/tasks", json=body, headers=auth("sam"))
+                assert reply.status_code == 202, reply.text
+            sup: Samples = {}
+
+            async def seen() -> bool:
+                sup.update(await _scrape(http, url))
+                return (
+                    _where(sup, "agentmesh_breaker_state", breaker="tool:lookup") == 1
+                    and _where(sup, "agentmesh_review_queue_depth", kind="loop") == 1
+                    and _where(sup, "agentmesh_tasks_finished_total", status="failed") == 4
+                )
+
+            await wait_for(seen, timeout=60)
+            topics = Topics(s.namespace)
+            audit = await decoded(s, topics.audit, AuditRecord, None, timeout=2)
+            letters = await decoded(s, topics.dlq, DeadLetter, None, timeout=2)
+            events = await events_of(s, None, timeout=2)
+    finally:
+        supervisor.terminate()
+    stops = [r for r in audit if r.decision in ("budget_breach", "loop_stop")]
+    opened = [
+        r
+        for r in audit
+        if r.decision == "breaker_transition"
+        and r.subject == "tool:lookup"
+        and orjson.loads(r.details_json)["to"] == "open"
+    ]
+    failed = {e.task_id for e in events if isinstance(e.body, TaskFailed) and e.tenant == "beta"}
+    assert (
+        _where(sup, "agentmesh_budget_breaches_total", limit="repeats"),
+        _where(sup, "agentmesh_breaker_transitions_total", breaker="tool:lookup", state="open"),
+        _where(sup, "agentmesh_tasks_in_flight", tenant="acme", status="stopped"),
+        _where(sup, "agentmesh_tasks_finished_total", tenant="beta", status="failed"),
+    ) == (float(len(stops)), float(len(opened)), 1.0, float(len(failed)))
+    assert stops  # the check above compared something
+    assert _where(sup, "agentmesh_review_oldest_age_seconds") > 0
+    assert _where(sup, "agentmesh_review_next_timeout_seconds") > 0
+    after = _local()
+    dead = _where(after, "agentmesh_dead_letters_total", agent="fetcher") - _where(
+        before, "agentmesh_dead_letters_total", agent="fetcher"
+    )
+    assert dead == len([d for d in letters if d.agent == "fetcher"]) == 4
+    errors = {
+        status: _where(after, "agentmesh_tool_calls_total", tool="lookup", status=status)
+        - _where(before, "agentmesh_tool_calls_total", tool="lookup", status=status)
+        for status in ("ok", "error")
+    }
+    tool_events = [e.body for e in events if isinstance(e.body, ToolCall)]
+    assert errors == {"ok": 0.0, "error": float(len(tool_events))}
+
+
+def _local() -> Samples:
+    from prometheus_client import REGISTRY, generate_latest
+
+    text = generate_latest(REGISTRY).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
     }

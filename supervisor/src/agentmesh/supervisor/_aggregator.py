@@ -34,7 +34,7 @@ from agentmesh.contracts import (
 )
 from agentmesh.core.policy import Policy, SpendLimit
 from agentmesh.supervisor._breakers import Breaker, Transition
-from agentmesh.supervisor._metrics import breaker_moved
+from agentmesh.supervisor._metrics import breached, breaker_moved
 from agentmesh.supervisor._outputs import ACTOR, Outputs
 from agentmesh.supervisor._positions import Entries, fresh, merge, parts
 from agentmesh.supervisor._spend import TenantSpend
@@ -203,6 +203,7 @@ class Aggregator:
             f"over its limit of {limit.usd} USD"
         )
         out = self._out()
+        breached("budget", "tenant_spend")
         await out.command(
             "tenant",
             tenant,

@@ -47,8 +47,8 @@ TASKS_FINISHED = Counter(
 )
 BREACHES = Counter(
     "agentmesh_budget_breaches",
-    "Tasks stopped by a limit: tokens, cost_usd, steps, deadline, hops, repeats (loop), "
-    "or cost_review (a review rule on cost)",
+    "Limits reached: a task's tokens, cost_usd, steps, deadline, hops, repeats (a loop) or "
+    "cost_review (a review rule on cost), or a tenant's tenant_spend (the tenant is paused)",
     ["limit"],
 )
 BREAKER_STATE = Gauge(
