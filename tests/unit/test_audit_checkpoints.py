@@ -128,6 +128,8 @@ def test_alter_drop_reorder_and_insert_are_each_named() -> None:
     report = check_partition(0, links(dropped), keys=None)
     assert _kinds(report) == [("dropped", 6)]
     assert "seq 4-5 missing" in report.findings[0].message
+    one = check_partition(0, links(records[:4] + records[5:]), keys=None)
+    assert "seq 4 missing between offsets 3 and 4" in one.findings[0].message
 
     swapped = [*records[:4], records[5], records[4], *records[6:]]
     assert _kinds(check_partition(0, links(swapped), keys=None)) == [("reordered", 5)]

@@ -23,6 +23,7 @@ from agentmesh.supervisor._audit_findings import (
     FindingKind,
     Link,
     PartitionReport,
+    seqs,
 )
 from agentmesh.supervisor._audit_judge import check_checkpoints
 from agentmesh.supervisor._chain import GENESIS
@@ -183,7 +184,7 @@ class _Walk:
             self.report(
                 "dropped",
                 link,
-                f"seq {e.seq + 1}-{link.seq - 1} missing between offsets {e.offset} and "
+                f"{seqs(e.seq + 1, link.seq - 1)} missing between offsets {e.offset} and "
                 f"{link.offset} (dropped)",
             )
         elif link.seq == e.seq + 1:

@@ -12,7 +12,7 @@ import orjson
 from agentmesh.contracts import AuditRecord
 from agentmesh.supervisor._chain import record_hash
 
-__all__ = ["Finding", "FindingKind", "Link", "PartitionReport", "Severity"]
+__all__ = ["Finding", "FindingKind", "Link", "PartitionReport", "Severity", "seqs"]
 
 FindingKind = Literal[
     "altered",
@@ -120,3 +120,8 @@ class PartitionReport:
             "signed_through": self.signed_through,
             "findings": [f.to_json() for f in self.findings],
         }
+
+
+def seqs(first: int, last: int) -> str:
+    """``seq 7`` or ``seq 7-9``, for messages."""
+    return f"seq {first}" if first == last else f"seq {first}-{last}"

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agentmesh.supervisor._audit_findings import Finding, Link, PartitionReport
+from agentmesh.supervisor._audit_findings import Finding, Link, PartitionReport, seqs
 from agentmesh.supervisor._checkpoints import Checkpoint
 
 __all__ = ["check_checkpoints"]
@@ -103,7 +103,7 @@ class _Judge:
         elif cp.seq > self.last_seq:
             msg = (
                 f"{where} signs seq {cp.seq}, but the chain ends at seq {self.last_seq}: "
-                f"seq {self.last_seq + 1}-{cp.seq} are gone (tail dropped)"
+                f"{seqs(self.last_seq + 1, cp.seq)} gone (tail dropped)"
             )
             self.out.append(Finding("tail_dropped", "failure", msg, offset, cp.seq))
         elif cp.seq >= self.first_seq:  # below it: covers the part that was cut off
@@ -163,7 +163,8 @@ class _Judge:
             return
         after = f"after seq {covered}" if covered is not None else "and no checkpoint at all"
         msg = (
-            f"unsigned tail: {len(unsigned)} records {after} (offset {unsigned[0].offset} on); "
+            f"unsigned tail: {len(unsigned)} record{'s' if len(unsigned) > 1 else ''} {after} "
+            f"(offset {unsigned[0].offset} on); "
             "no checkpoint covers them yet"
         )
         first = unsigned[0]
