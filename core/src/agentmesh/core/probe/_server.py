@@ -90,7 +90,7 @@ class ProbeServer:
         return self.port
 
     async def stop(self) -> None:
-        """Stop listening (in-flight probes are answered first, within a second)."""
+        """Stop listening; probes in flight are answered first (checks are bounded)."""
         if self._heart is not None:
             self._heart.cancel()
             with contextlib.suppress(asyncio.CancelledError):
