@@ -253,3 +253,22 @@ def test_supervisor_snapshot_of_live_tasks_reviews_and_breakers() -> None:
     assert samples[("agentmesh_breaker_state", (("breaker", breaker.key),))] == 1.0
     left = REGISTRY.get_sample_value("agentmesh_review_next_timeout_seconds")
     assert left == pytest.approx(60 * 86400, abs=1)  # timedelta(60): sixty days
+
+
+def test_supervisor_counts_a_task_started_once_and_ended_once() -> None:
+    from agentmesh.supervisor._metrics import folded
+
+    tenant = f"t-{uuid.uuid4().hex[:6]}"
+    event_first = TaskLedger(task_id="x", tenant=tenant)  # an event overtook the submission
+    folded(None, event_first, submission=False)
+    submitted = TaskLedger(task_id="x", tenant=tenant, entry_agent="planner")
+    folded(event_first, submitted, submission=True)
+    folded(submitted, submitted, submission=True)  # the submission delivered again
+    done = TaskLedger(task_id="x", tenant=tenant, entry_agent="planner", status="completed")
+    folded(submitted, done, submission=False)
+    folded(done, done, submission=False)  # a second branch completing the same task
+    assert (
+        value("agentmesh_tasks_started_total", tenant=tenant),
+        value("agentmesh_tasks_finished_total", tenant=tenant, status="completed"),
+        value("agentmesh_tasks_finished_total", tenant=tenant, status="failed"),
+    ) == (1.0, 1.0, 0.0)

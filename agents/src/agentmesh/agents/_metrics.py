@@ -11,6 +11,7 @@ share a metric, so sums across processes count each thing once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -119,11 +120,35 @@ def call_metrics(agent: str, tenant: str) -> Interceptor:
     return count
 
 
+# Resolving a labelled child takes several microseconds; a call resolves up to six. The
+# children of a label set are looked up once (label values are bounded, so is the cache).
+@functools.lru_cache(maxsize=4096)
+def _tool(agent: str, tool: str, status: str) -> tuple[Any, Any]:
+    return TOOL_CALLS.labels(agent, tool, status), TOOL_SECONDS.labels(agent, tool)
+
+
+@functools.lru_cache(maxsize=4096)
+def _model(agent: str, tenant: str, provider: str, model: str, status: str) -> tuple[Any, ...]:
+    p, m = _providers(provider), _models(model)
+    return (
+        LLM_CALLS.labels(agent, p, m, tenant, status),
+        LLM_SECONDS.labels(agent, p, m),
+        LLM_TOKENS.labels(agent, p, m, tenant, "input"),
+        LLM_TOKENS.labels(agent, p, m, tenant, "output"),
+        LLM_COST.labels(agent, p, m, tenant),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _step(agent: str, outcome: str) -> tuple[Any, Any]:
+    return STEPS.labels(agent, outcome), STEP_SECONDS.labels(agent, outcome)
+
+
 def _succeeded(agent: str, tenant: str, call: Call, result: CallResult, seconds: float) -> None:
     if call.kind == "tool":
-        tool = _tools(call.target)
-        TOOL_CALLS.labels(agent, tool, "ok").inc()
-        TOOL_SECONDS.labels(agent, tool).observe(seconds)
+        calls, latency = _tool(agent, _tools(call.target), "ok")
+        calls.inc()
+        latency.observe(seconds)
         return
     resp: LlmResponse = result.value
     _llm(agent, tenant, resp.provider, resp.model, status="ok", resp=resp, seconds=seconds)
@@ -131,10 +156,10 @@ def _succeeded(agent: str, tenant: str, call: Call, result: CallResult, seconds:
 
 def _failed(agent: str, tenant: str, call: Call, exc: BaseException, seconds: float) -> None:
     if call.kind == "tool":
-        tool = _tools(call.target)
         status = "timeout" if isinstance(exc, TimeoutError) else "error"
-        TOOL_CALLS.labels(agent, tool, status).inc()
-        TOOL_SECONDS.labels(agent, tool).observe(seconds)
+        calls, latency = _tool(agent, _tools(call.target), status)
+        calls.inc()
+        latency.observe(seconds)
         return
     model, request = call.request
     name = request.model or getattr(model, "model", None) or "unknown"
@@ -155,19 +180,20 @@ def _llm(
     resp: LlmResponse | None,
     seconds: float,
 ) -> None:
-    p, m = _providers(provider), _models(model)
-    LLM_CALLS.labels(agent, p, m, tenant, status).inc()
-    LLM_SECONDS.labels(agent, p, m).observe(seconds)
+    calls, latency, *_ = _model(agent, tenant, provider, model, status)
+    calls.inc()
+    latency.observe(seconds)
     if resp is not None:
         _usage(agent, tenant, provider, model, resp)
 
 
 def _usage(agent: str, tenant: str, provider: str, model: str, resp: LlmResponse) -> None:
-    p, m = _providers(provider), _models(model)
-    LLM_TOKENS.labels(agent, p, m, tenant, "input").inc(resp.input_tokens)
-    LLM_TOKENS.labels(agent, p, m, tenant, "output").inc(resp.output_tokens)
+    # Usage does not depend on the status: counted on the "ok" children's label set.
+    _, _, tokens_in, tokens_out, cost = _model(agent, tenant, provider, model, "ok")
+    tokens_in.inc(resp.input_tokens)
+    tokens_out.inc(resp.output_tokens)
     if resp.cost_usd is not None:
-        LLM_COST.labels(agent, p, m, tenant).inc(float(resp.cost_usd))
+        cost.inc(float(resp.cost_usd))
 
 
 def transaction(agent: str, committed: bool) -> None:
@@ -191,10 +217,11 @@ class PendingSteps:
 
     def committed(self, partition: int, agent: str) -> None:
         for outcome, duration_ms in self._steps.pop(partition, ()):
-            STEPS.labels(agent, outcome).inc()
+            steps, latency = _step(agent, outcome)
+            steps.inc()
             # Parked and cancelled steps did not run their handler: no latency to show.
             if outcome not in ("review", "cancelled"):
-                STEP_SECONDS.labels(agent, outcome).observe(duration_ms / 1000)
+                latency.observe(duration_ms / 1000)
         for stage in self._letters.pop(partition, ()):
             DEAD_LETTERS.labels(agent, stage).inc()
 
