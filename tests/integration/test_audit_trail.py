@@ -24,8 +24,16 @@ from agentmesh.cli import app
 from agentmesh.contracts import AuditRecord, Codec, SchemaRegistry, Topics
 from agentmesh.core import Settings, get_settings
 from agentmesh.core.transport import KafkaConnection, make_admin, make_producer
-from agentmesh.supervisor import CheckpointSigner, create_key_file, load_export, load_public_keys
-from tests.audit_helpers import genuine_chain, rehashed
+from agentmesh.supervisor import (
+    CheckpointSigner,
+    check_topic,
+    create_key_file,
+    load_export,
+    load_public_keys,
+    read_chains,
+)
+from agentmesh.supervisor._auditor import ChainWriter, CheckpointOptions
+from tests.audit_helpers import genuine_chain, intent, rehashed
 from tests.supervisor_helpers import SupervisorProcess
 
 pytestmark = pytest.mark.kafka
@@ -97,6 +105,9 @@ async def _write(settings: Settings, scenarios: dict[int, list[AuditRecord]]) ->
         await admin.close()
 
 
+_LAST_STDERR = [""]
+
+
 def _cli(settings: Settings, *args: str) -> tuple[int, Any]:
     """``agentmesh audit ... --json`` in this process (a subprocess costs seconds here)."""
     with pytest.MonkeyPatch.context() as mp:
@@ -112,6 +123,7 @@ def _cli(settings: Settings, *args: str) -> tuple[int, Any]:
         finally:
             get_settings.cache_clear()
     assert done.exit_code in (0, 1), done.output
+    _LAST_STDERR[0] = done.stderr
     return done.exit_code, orjson.loads(done.stdout)
 
 
@@ -143,8 +155,11 @@ def test_tampering_is_found_on_the_topic_and_on_its_export(
     assert cut["message"].startswith(f"cut off at seq {CUT}:")
 
     out = tmp_path / "export"
-    code, exported = _cli(settings, "export", "--out", str(out), "--key", str(public))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("agentmesh.supervisor._audit_export.PROGRESS_EVERY", 10)
+        code, exported = _cli(settings, "export", "--out", str(out), "--key", str(public))
     assert code == 0
+    assert "partition 5: 20 records…" in _LAST_STDERR[0]
     assert [p["records"] for p in exported["manifest"]["partitions"]] == [
         14,
         14,
@@ -281,3 +296,49 @@ def _control(settings: Settings, *args: str) -> Any:
             return CliRunner().invoke(app, ["control", *args, "--json"])
         finally:
             get_settings.cache_clear()
+
+
+async def test_a_writer_taking_a_chain_over_counts_what_the_last_checkpoint_left_unsigned(
+    settings: Settings, keys: tuple[CheckpointSigner, Path]
+) -> None:
+    signer, _ = keys
+    conn = KafkaConnection.from_settings(settings)
+    topic = Topics(settings.namespace).audit
+    admin = make_admin(conn)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    registry = SchemaRegistry(settings.registry_url)
+    codec = Codec(AuditRecord, Topics.subject(topic), registry)
+    await codec.register()
+    producer = make_producer(conn)
+    await producer.start()
+
+    async def send(topic: str, key: bytes, value: bytes, partition: int) -> None:
+        await (await producer.send(topic, value, key, partition))
+
+    def writer() -> ChainWriter:
+        return ChainWriter(conn, topic, codec, send, CheckpointOptions(signer, 4, 3600.0))
+
+    try:
+        first = writer()
+        for n in range(6):  # seq 0-3, checkpoint 4, seq 5-6: two unsigned
+            await first.append(0, intent(n))
+        second = writer()  # a restart: the head and what is unsigned come from the topic
+        assert await second.append(0, intent(5)) is None, "a redelivered intent is skipped"
+        for n in range(6, 8):
+            await second.append(0, intent(n))
+    finally:
+        await producer.stop()
+        await registry.close()
+    chain = [rec for _, rec in (await read_chains(conn, settings))[0]]
+    assert [r.decision == "checkpoint" for r in chain] == [
+        *[False] * 4,
+        True,
+        *[False] * 4,
+        True,
+    ], "signed after the 4th record since the last checkpoint, two of them before the restart"
+    (report,) = await check_topic(conn, settings, {signer.key_id: signer.public_key})
+    assert (report.ok, report.signed_through, report.findings) == (True, 8, [])

@@ -192,8 +192,8 @@ def export(
         fail(str(exc), json_mode=json_mode, code=2)
 
     def progress(partition: int, records: int) -> None:
-        if not json_mode:
-            err_console.print(f"partition {partition}: {records} records…", highlight=False)
+        # On stderr, also with --json (whose result is on stdout): a long export shows life.
+        err_console.print(f"partition {partition}: {records} records…", highlight=False)
 
     try:
         manifest = asyncio.run(
