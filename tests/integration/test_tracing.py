@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agentmesh.core import Settings
@@ -47,6 +48,7 @@ class _Demo:
                 "AGENTMESH_SCHEMA_REGISTRY_URL": settings.registry_url,
                 "AGENTMESH_NAMESPACE": settings.namespace,
                 "AGENTMESH_DATA_DIR": str(workdir),
+                "COLUMNS": "400",  # the gateway's address and tokens on one line
                 **otel,
             }
         )
@@ -95,14 +97,14 @@ def start_demo(settings: Settings, tmp_path: Path) -> Iterator[Callable[[dict[st
         demo.stop()
 
 
-def _complete(spans: list[JaegerSpan]) -> bool:
+def _complete(spans: list[JaegerSpan], services: set[str] = SERVICES) -> bool:
     """The whole task is in: every service, and the supervisor saw the task end."""
     names = {s.name for s in spans}
-    return {s.service for s in spans} >= SERVICES and "supervisor task_completed" in names
+    return {s.service for s in spans} >= services and "supervisor task_completed" in names
 
 
 def test_the_demo_task_is_one_trace_across_every_process(
-    jaeger: Jaeger, start_demo: Callable[[dict[str, str]], _Demo]
+    jaeger: Jaeger, start_demo: Callable[[dict[str, str]], _Demo], settings: Settings
 ) -> None:
     demo = start_demo(jaeger.otel_env())
     task_id = demo.task_id()
@@ -122,7 +124,8 @@ def test_the_demo_task_is_one_trace_across_every_process(
     # no orphans: one root, the submission, and every parent is in the trace
     ids = {s.span_id for s in spans}
     roots = [s for s in spans if s.parent_id is None]
-    assert [(r.service, r.name) for r in roots] == [("agentmesh.cli", "send " + _inbox(roots))]
+    entry = f"{settings.namespace}.agent.planner"
+    assert [(r.service, r.name) for r in roots] == [("agentmesh.cli", f"send {entry}")]
     assert {s.parent_id for s in spans if s.parent_id is not None} <= ids
     # every agent's step is a child of the step (or submission) that handed off to it
     steps = [s for s in spans if s.tags.get("messaging.operation.type") == "process"]
@@ -144,9 +147,39 @@ def test_the_demo_task_is_one_trace_across_every_process(
     assert done.tags["agentmesh.task_id"] == task_id
     assert done.tags["agentmesh.decision.steps"] == len(chats) + len(tools)
 
+    # A task submitted through the gateway: the request's span is its trace's root.
+    gateway_task = _submit_through_gateway(demo.out.read_text())
+    spans = jaeger.wait_for(
+        "the trace of the task submitted through the gateway",
+        lambda: _task_trace(jaeger, gateway_task),
+    )
+    roots = [s for s in spans if s.parent_id is None]
+    assert [(r.service, r.name) for r in roots] == [("agentmesh.gateway", "POST /v1/tasks")]
+    assert {s.parent_id for s in spans if s.parent_id is not None} <= {s.span_id for s in spans}
 
-def _inbox(roots: list[JaegerSpan]) -> str:
-    return str(roots[0].tags.get("messaging.destination.name")) if roots else "?"
+
+def _submit_through_gateway(demo_out: str) -> str:
+    found = re.search(r"gateway: (http://[\d.:]+) .* admin (\S+)", demo_out)
+    assert found, demo_out
+    url, token = found.groups()
+    resp = httpx.post(
+        f"{url}/v1/tasks",
+        json={"agent": "planner", "input": {"question": "Where do traces start?"}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert resp.status_code == 202, resp.text
+    task_id: str = resp.json()["task_id"]
+    return task_id
+
+
+def _task_trace(jaeger: Jaeger, task_id: str) -> list[JaegerSpan] | None:
+    """The whole trace of ``task_id`` once the supervisor saw it end, else None."""
+    found = jaeger.traces("agentmesh.supervisor", **{"agentmesh.task_id": task_id})
+    if not found:
+        return None
+    (spans,) = found
+    return spans if _complete(spans, SERVICES - {"agentmesh.cli"} | {"agentmesh.gateway"}) else None
 
 
 def test_a_task_not_sampled_at_its_root_is_recorded_nowhere_downstream(
