@@ -46,6 +46,10 @@ class ManagedProcess:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
+        if self._popen is not None and self._popen.pid == pid:
+            # Our own running child: between fork and exec its command line is still ours
+            # (no marker yet), which must not read as "exited".
+            return pid
         try:
             proc = psutil.Process(pid)
             alive = proc.status() != psutil.STATUS_ZOMBIE and self.marker in proc.cmdline()

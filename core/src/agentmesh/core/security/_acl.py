@@ -41,8 +41,8 @@ PatternType = Literal["LITERAL", "PREFIXED"]
 Operation = Literal["READ", "WRITE", "CREATE", "DESCRIBE_CONFIGS"]
 
 # What each process ensures at start (agents/_topology.py, supervisor/_topology.py,
-# gateway/_topology.py): the topics it is granted CREATE on. Inboxes and an agent's own
-# journal/state/done are added per agent.
+# gateway/_topology.py, agents/_submitter.py): the topics it is granted CREATE on. Inboxes
+# and an agent's own journal/state/done are added per agent.
 _AGENT_CREATES: tuple[TopicKind, ...] = (
     "tasks",
     "events",
@@ -155,6 +155,8 @@ def _creates(
     inboxes = [catalog.inbox(a).name for a in edges]
     rules = create(SUPERVISOR, (m.name for m in catalog.of_kind(*_SUPERVISOR_CREATES)))
     rules += create(GATEWAY, (m.name for m in catalog.of_kind(*_SERVICE_CREATES)))
+    # A submission creates the entry agent's inbox if missing (agents/_submitter.py).
+    rules += create(GATEWAY, inboxes)
     for agent in edges:
         own = [m.name for m in catalog.agent_sides(agent)]
         shared = [m.name for m in catalog.of_kind(*_AGENT_CREATES)]
