@@ -28,6 +28,7 @@ KeyOption = Annotated[
     list[Path] | None,
     typer.Option(
         "--key",
+        metavar="PUB",
         help="Public key (PEM) the checkpoints must be signed with; repeat it for the keys "
         "of earlier rotations. Without it, only the hash links are checked.",
     ),
@@ -41,6 +42,7 @@ def verify(
         Path | None,
         typer.Option(
             "--dir",
+            metavar="DIR",
             help="Verify an export written by `agentmesh audit export` (no Kafka needed) "
             "instead of the topic.",
         ),
@@ -165,6 +167,7 @@ def export(
         list[Path] | None,
         typer.Option(
             "--key",
+            metavar="PUB",
             help="Public key(s) to copy into the export. Default: the public half of the "
             "configured signing key, when this machine has it.",
         ),

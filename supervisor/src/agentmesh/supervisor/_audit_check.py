@@ -80,7 +80,7 @@ def _check_links(links: Sequence[Link], out: list[Finding], starts_at: int | Non
                 Finding(
                     "altered",
                     "failure",
-                    f"seq {link.seq} at offset {link.offset}: its content does not match its "
+                    f"offset {link.offset}: seq {link.seq}: its content does not match its "
                     "hash (altered)",
                     link.offset,
                     link.seq,
