@@ -234,3 +234,13 @@ def test_a_supervisor_for_a_remote_cluster_refuses_to_start_without_a_key(
         run_supervisor(remote, load_policy(None))
     assert "AGENTMESH_AUDIT_SIGNING_KEY_FILE" in str(stopped.value)
     assert not (tmp_path / "audit").exists(), "no key is made for a remote cluster"
+
+
+def test_infra_up_makes_the_local_key_once(tmp_path: Path) -> None:
+    from agentmesh.cli._infra import _audit_signing_key
+
+    local = Settings(kafka_bootstrap=None, home=tmp_path)
+    first = _audit_signing_key(local)
+    assert first is not None
+    assert (tmp_path / "audit" / "signing-key.pub.pem").exists()
+    assert _audit_signing_key(local) == first, "the second run keeps the key"
