@@ -244,3 +244,25 @@ def test_infra_up_makes_the_local_key_once(tmp_path: Path) -> None:
     assert first is not None
     assert (tmp_path / "audit" / "signing-key.pub.pem").exists()
     assert _audit_signing_key(local) == first, "the second run keeps the key"
+
+
+def test_a_revoked_writer_forgets_its_chains_only_after_the_write_on_its_way() -> None:
+    chain, memory = writer(SIGNER, every_records=1)
+    chain._heads[0] = chain._new_head()
+    sent = memory.send
+
+    async def slow_send(topic: str, key: bytes, value: bytes, partition: int) -> None:
+        await asyncio.sleep(0.05)
+        await sent(topic, key, value, partition)
+
+    chain._send = slow_send
+
+    async def run() -> None:
+        appending = asyncio.create_task(chain.append(0, intent(0)))
+        await asyncio.sleep(0.01)  # the record is being sent; its checkpoint comes next
+        await chain.forget_after_writes()
+        assert appending.done()
+        assert chain._heads == {}
+
+    asyncio.run(run())
+    assert [r.decision for r in memory.sent[0]] == ["budget_breach", "checkpoint"]

@@ -168,7 +168,7 @@ class Supervisor:
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def _revoked(app: Any, revoked: Any, **_: Any) -> None:
             if self._chain is not None:
-                self._chain.forget()
+                await self._chain.forget_after_writes()
 
         self._chain: ChainWriter | None = None
         self._lag = ConsumerLag(self.names.app_id)

@@ -107,6 +107,18 @@ class ChainWriter:
         """Partitions moved: read every chain's head again before appending to it."""
         self._heads.clear()
 
+    async def forget_after_writes(self, within_s: float = 10.0) -> None:
+        """Like :meth:`forget`, once a record or checkpoint on its way has been handed to
+        the producer: the partition's next owner must not read the chain's end before it
+        (a checkpoint the timer is sending would otherwise fork the chain)."""
+        try:
+            async with asyncio.timeout(within_s):
+                async with self._lock:
+                    self._heads.clear()
+        except TimeoutError:
+            log.warning("audit writes still in progress after %.0f s; forgetting anyway", within_s)
+            self._heads.clear()
+
     async def append(self, partition: int, intent_json: bytes) -> AuditRecord | None:
         """Append one intent to chain ``partition``; None if it is already there."""
         intent = orjson.loads(intent_json)
