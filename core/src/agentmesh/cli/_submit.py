@@ -214,7 +214,9 @@ async def _submit_remote(
     gateway: str, token: str | None, body: dict[str, Any], idempotency_key: str | None
 ) -> dict[str, Any]:
     from agentmesh.cli._gateway_client import GatewayClient
+    from agentmesh.cli._tracing import trace_http_calls
 
+    trace_http_calls()  # the task's trace starts here, the gateway's request its child
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     async with GatewayClient(gateway, token) as gw:
         found: dict[str, Any] = await gw.call(

@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 from agentmesh.cli._output import fail
 
-__all__ = ["TracedGroup", "configure_for_command"]
+__all__ = ["TracedGroup", "configure_for_command", "trace_http_calls"]
 
 _ARGS = "agentmesh.command_args"
 
@@ -46,6 +46,20 @@ def configure_for_command(ctx: typer.Context) -> None:
         configure_tracing(service)
     except TracingConfigError as exc:
         fail(str(exc), json_mode=False, code=2)
+
+
+def trace_http_calls() -> None:
+    """When this process traces: a CLIENT span per httpx request, its context sent along in
+    ``traceparent`` (so a gateway's request span is the child of this command's)."""
+    from opentelemetry import trace
+
+    if isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    ):
+        return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor().instrument()
 
 
 def _service_name(ctx: Any) -> str | None:
