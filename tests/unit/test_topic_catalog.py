@@ -13,9 +13,11 @@ from agentmesh.core.topics import (
     OPERATOR,
     SUPERVISOR,
     Difference,
+    Inspection,
     MeshTopic,
     TopicCatalog,
     TopicState,
+    audit_expiry,
     compare,
 )
 
@@ -181,3 +183,15 @@ def test_an_audit_retention_of_400_days_or_none_is_accepted(tmp_path: Path) -> N
     policy.write_text("audit:\n  retention_days: 400\n")
     assert load_policy(policy).audit.retention_days == 400
     assert Policy().audit.retention_days is None
+
+
+def test_a_size_limit_or_compaction_on_the_audit_topic_is_an_expiry() -> None:
+    catalog = _catalog()
+    audit = catalog.audit()
+    found = {audit.name: _state(audit, retention_bytes="1073741824", cleanup_policy="compact")}
+    wanted = [audit, *catalog.of_kind("events")]
+    inspection = Inspection(wanted, found, compare([audit], found, BOOT))
+    assert [(d.key, d.expected, d.actual) for d in audit_expiry(inspection)] == [
+        ("cleanup.policy", "delete", "compact"),
+        ("retention.bytes", "-1", "1073741824"),
+    ]

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 from agentmesh.contracts import Topics
 from agentmesh.core import Settings
 from agentmesh.core.policy import Policy
 from agentmesh.core.topics import (
+    APPLY_COMMAND,
+    Inspection,
     TopicCatalog,
     TopicKind,
     audit_expiry,
+    compare,
     describe_topics,
     resolve_replication_factor,
 )
-from agentmesh.core.topics import (
-    compare as compare_topics,
-)
-from agentmesh.core.topics._check import APPLY_COMMAND, Inspection
 from agentmesh.core.transport import KafkaConnection, ensure_topics, partition_count
 
 __all__ = [
@@ -123,15 +123,18 @@ async def check_audit_topic(conn: KafkaConnection, settings: Settings, policy: P
     rf = await resolve_replication_factor(conn, settings)
     audit = TopicCatalog(settings, policy, rf).audit()
     found = await describe_topics(conn, [audit.name])
+    for _ in range(20):  # another broker may learn of a topic just created a moment later
+        if audit.name in found:
+            break
+        await asyncio.sleep(0.5)
+        found = await describe_topics(conn, [audit.name])
     if audit.name not in found:
         raise AuditTopicExpires(f"{audit.name} does not exist; run `{APPLY_COMMAND}`")
     # Partition counts are not the question here: compare the configs alone.
     state = found[audit.name]
-    differences = compare_topics(
-        [replace(audit, partitions=state.partitions)], found, settings.bootstrap
-    )
-    problem = audit_expiry(Inspection([audit], found, differences))
-    if problem is None:
+    differences = compare([replace(audit, partitions=state.partitions)], found, settings.bootstrap)
+    problems = audit_expiry(Inspection([audit], found, differences))
+    if not problems:
         return
     kept = state.configs
     raise AuditTopicExpires(
@@ -140,7 +143,7 @@ async def check_audit_topic(conn: KafkaConnection, settings: Settings, policy: P
         f"retention.bytes={kept.get('retention.bytes')}, "
         f"cleanup.policy={kept.get('cleanup.policy')}) but must keep them "
         f"{_for(audit.configs['retention.ms'])} with no size limit and no compaction. "
-        f"Fix: `{APPLY_COMMAND}`, or {problem.fix}"
+        f"Fix: `{APPLY_COMMAND}`, or {' && '.join(p.fix for p in problems)}"
     )
 
 

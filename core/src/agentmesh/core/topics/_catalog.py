@@ -94,7 +94,8 @@ class MeshTopic:
     writers: frozenset[str]
     readers: frozenset[str]
     agent: str | None = None  # the agent a per-agent topic belongs to
-    # False: a topic whose partition count is its own (control: 1; audit: set at creation).
+    # True: ``partitions`` is what it must have (as the topics it is joined with, or as its
+    # agent's inbox); False: its count is its own (control: 1; audit: set at creation).
     co_partitioned: bool = True
 
     def spec(self) -> TopicSpec:
@@ -206,8 +207,8 @@ class TopicCatalog:
                 {SUPERVISOR, GATEWAY, OPERATOR},
                 {SUPERVISOR},
                 configs=_DELETE,
+                # Intents for audit partition p go to partition p: as many as the audit topic.
                 partitions=self._audit_partitions,
-                co_partitioned=False,
             ),
         ]
 

@@ -163,18 +163,11 @@ def _satisfies(topic: MeshTopic, key: str, expected: str, actual: str | None) ->
     return expected == actual
 
 
-def audit_expiry(inspection: Inspection) -> Difference | None:
-    """The first way the audit topic would lose records by time or size, if any."""
+def audit_expiry(inspection: Inspection) -> list[Difference]:
+    """Every way the audit topic would lose records by time, size or compaction."""
     audit = next(m for m in inspection.wanted if m.kind == "audit")
-    return next(
-        (
-            d
-            for d in inspection.differences
-            if d.topic == audit.name
-            and d.key in ("retention.ms", "retention.bytes", "cleanup.policy")
-        ),
-        None,
-    )
+    keys = ("retention.ms", "retention.bytes", "cleanup.policy")
+    return [d for d in inspection.differences if d.topic == audit.name and d.key in keys]
 
 
 def _config_fix(bootstrap: str, topic: str, key: str, value: str) -> str:
