@@ -262,3 +262,31 @@ async def _consume(conn: KafkaConnection, topic: str, group: str) -> None:
         await asyncio.wait_for(consumer.getmany(timeout_ms=5_000), 30)
     finally:
         await consumer.stop()
+
+
+def test_acl_apply_on_a_cluster_without_authorizer_says_there_is_nothing_to_apply(
+    settings: Settings,
+) -> None:
+    env = {
+        **os.environ,
+        "AGENTMESH_KAFKA_BOOTSTRAP": settings.bootstrap,  # the suite's plaintext broker
+        "AGENTMESH_NAMESPACE": settings.namespace,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "agentmesh.cli", "acl", "apply", "--app", APP, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (out.returncode, json.loads(out.stdout)) == (
+        1,
+        {
+            "ok": False,
+            "error": f"the cluster at {settings.bootstrap} enforces no ACLs (it has no "
+            "authorizer), so there is nothing to apply. For the local secure broker, load the "
+            "admin's settings written by `agentmesh infra up --secure` "
+            "(<data dir>/kafka-secure/credentials/admin.env).",
+        },
+    )

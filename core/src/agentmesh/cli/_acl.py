@@ -116,12 +116,7 @@ def apply(app: AppOption = None, json_out: JsonOption = False) -> None:
     try:
         done = apply_acls(KafkaConnection.from_settings(settings), rules)
     except KafkaException as exc:
-        fail(
-            f"creating ACLs on {settings.bootstrap} failed: {exc}. Run as an admin: set "
-            "AGENTMESH_KAFKA_SASL_USERNAME/PASSWORD to a super-user's (for the local secure "
-            "broker: load <data dir>/kafka-secure/credentials/admin.env).",
-            json_mode=json_out,
-        )
+        fail(_why_not(exc, settings.bootstrap), json_mode=json_out)
     if json_out:
         print_json(
             {
@@ -141,3 +136,20 @@ def apply(app: AppOption = None, json_out: JsonOption = False) -> None:
             highlight=False,
         )
     out_console.print(f"{len(done.created)} created, {len(done.existing)} already present")
+
+
+def _why_not(exc: Exception, bootstrap: str) -> str:
+    from confluent_kafka import KafkaError
+
+    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    if error is not None and error.code() == KafkaError.SECURITY_DISABLED:
+        return (
+            f"the cluster at {bootstrap} enforces no ACLs (it has no authorizer), so there is "
+            "nothing to apply. For the local secure broker, load the admin's settings written "
+            "by `agentmesh infra up --secure` (<data dir>/kafka-secure/credentials/admin.env)."
+        )
+    return (
+        f"creating ACLs on {bootstrap} failed: {exc}. Run as an admin: set "
+        "AGENTMESH_KAFKA_SASL_USERNAME/PASSWORD to a super-user's (for the local secure "
+        "broker: load <data dir>/kafka-secure/credentials/admin.env)."
+    )
