@@ -77,6 +77,8 @@ def up(json_out: JsonOption = False, secure: SecureOption = False, app: AppOptio
             )
         else:
             print_principals(files, result.bootstrap)
+            if audit_key is not None:
+                out_console.print(f"audit checkpoints signed with key {audit_key}", highlight=False)
         return
     if json_out:
         print_json(
@@ -108,11 +110,15 @@ def _audit_signing_key(settings: Settings) -> str | None:
 
 @infra_app.command()
 def down(json_out: JsonOption = False, secure: SecureOption = False) -> None:
-    """Stop the local broker and registry (SIGTERM, then SIGKILL after 30 s). Data is kept."""
-    from agentmesh.infra import InfraError, LocalInfra
+    """Stop the local broker and registry (SIGTERM, then SIGKILL after 30 s). Data is kept.
+
+    With --secure, only the secure broker: the registry is shared with the plaintext one.
+    """
+    from agentmesh.infra import InfraError, LocalInfra, LocalSecureKafka
 
     try:
-        stopped = LocalInfra(get_settings(), secure=secure).down()
+        only = [LocalSecureKafka.name] if secure else None
+        stopped = LocalInfra(get_settings(), secure=secure).down(only=only)
     except InfraError as exc:
         fail(str(exc), json_mode=json_out)
     if json_out:
