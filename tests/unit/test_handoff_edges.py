@@ -63,3 +63,11 @@ def test_mesh_answers_who_may_hand_off_where() -> None:
     with pytest.raises(HandoffNotAllowedError) as caught:
         mesh.check_handoff("sender", "collector")
     assert (caught.value.target, caught.value.allowed) == ("collector", frozenset({"worker"}))
+
+
+def test_a_single_name_is_one_target() -> None:
+    @agent("solo", hands_off_to="worker")
+    async def solo(payload: In, ctx: Context) -> None:
+        return None
+
+    assert solo.hands_off_to == frozenset({"worker"})

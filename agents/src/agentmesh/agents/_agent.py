@@ -101,7 +101,14 @@ def agent(
             model=model,
             policy=policy or StepPolicy(),
             description=(handler.__doc__ or "").strip(),
-            hands_off_to=None if hands_off_to is None else frozenset(hands_off_to),
+            hands_off_to=_targets(hands_off_to),
         )
 
     return wrap
+
+
+def _targets(names: Iterable[str] | None) -> frozenset[str] | None:
+    # A lone string is one agent's name, not an iterable of one-letter names.
+    if names is None:
+        return None
+    return frozenset([names] if isinstance(names, str) else names)
