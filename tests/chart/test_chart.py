@@ -310,7 +310,7 @@ def test_ingress_routes_to_the_gateway_service(helm: Path) -> None:
     )
 
 
-def test_setup_job_creates_topics_then_registers_schemas_before_install(helm: Path) -> None:
+def test_setup_job_creates_topics_and_registers_schemas_before_install(helm: Path) -> None:
     out = rendered(helm, [CI / "keda-values.yaml"])
     job = out.one("Job", "agentmesh-setup")
     assert job["metadata"]["annotations"] == {
@@ -319,18 +319,16 @@ def test_setup_job_creates_topics_then_registers_schemas_before_install(helm: Pa
         "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
     }
     app = "agentmesh_examples.research:mesh"
-    steps = [(c["name"], c["args"]) for c in containers(job)]
-    assert [
-        ("topics", ["topics", "apply", "--app", app]),
-        ("schemas", ["contracts", "register", "--app", app]),
-    ] == steps
-    env = env_of(containers(job)[0])
+    (setup,) = containers(job)
+    assert setup["args"] == ["topics", "apply", "--app", app, "--schemas"]
+    env = env_of(setup)
     assert (
         env["AGENTMESH_NAMESPACE"],
         env["AGENTMESH_TOPIC_PARTITIONS"],
         env["AGENTMESH_TOPIC_REPLICATION_FACTOR"],
     ) == ("prod", "12", "3")
     # The policy reaches the Job through a hook ConfigMap made just before it.
+    assert env["AGENTMESH_POLICY"] == "/etc/agentmesh/policy/policy.yaml"
     policy = out.one("ConfigMap", "agentmesh-setup-policy")
     assert policy["metadata"]["annotations"]["helm.sh/hook-weight"] == "-5"
     assert yaml.safe_load(policy["data"]["policy.yaml"])["budgets"]["on_breach"] == "review"
@@ -411,3 +409,15 @@ def test_the_checker_rejects_a_kind_it_does_not_know(k8scheck: Path) -> None:
     checked = check(k8scheck, text)
     assert checked.returncode == 1
     assert 'no API type for apiVersion "apps/v1beta1" kind "Deployment"' in str(checked.errors())
+
+
+def test_setup_job_steps_can_be_chosen(helm: Path) -> None:
+    app = "agentmesh_examples.research:mesh"
+    out = rendered(helm, sets=["setup.createTopics=false"])
+    (setup,) = containers(out.one("Job", "agentmesh-setup"))
+    assert setup["args"] == ["contracts", "register", "--app", app]
+    out = rendered(helm, sets=["setup.registerSchemas=false"])
+    (setup,) = containers(out.one("Job", "agentmesh-setup"))
+    assert setup["args"] == ["topics", "apply", "--app", app]
+    out = rendered(helm, sets=["setup.registerSchemas=false", "setup.createTopics=false"])
+    assert [o for o in out.objects if o["kind"] == "Job"] == []
