@@ -3,10 +3,11 @@
 import json
 from collections.abc import Collection
 
+import pytest
 from typer.testing import CliRunner
 
 from agentmesh.cli import app
-from agentmesh.core import Settings
+from agentmesh.core import Settings, get_settings
 from agentmesh.core.security import AclRule, derive_acls, kafka_acls_command
 
 EDGES: dict[str, Collection[str]] = {
@@ -101,12 +102,19 @@ def test_a_rule_as_a_kafka_acls_command() -> None:
     )
 
 
-def test_acl_plan_json_of_the_sample_mesh_names_each_rule_and_its_command() -> None:
-    out = CliRunner().invoke(
-        app,
-        ["acl", "plan", "--app", "agentmesh_examples.research:mesh", "--json"],
-        env={"AGENTMESH_NAMESPACE": "ns", "AGENTMESH_KAFKA_BOOTSTRAP": "k:9092"},
-    )
+def test_acl_plan_json_of_the_sample_mesh_names_each_rule_and_its_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTMESH_NAMESPACE", "ns")
+    monkeypatch.setenv("AGENTMESH_KAFKA_BOOTSTRAP", "k:9092")
+    get_settings.cache_clear()  # the CLI reads the settings once per process
+    try:
+        out = CliRunner().invoke(
+            app, ["acl", "plan", "--app", "agentmesh_examples.research:mesh", "--json"]
+        )
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
     assert out.exit_code == 0, out.output
     acls = json.loads(out.stdout)["acls"]
     assert len(acls) == len(_rules())
