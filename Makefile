@@ -98,6 +98,13 @@ bench-gateway: install ## Gateway POST /v1/tasks latency (p50/p99) vs GET /healt
 bench-supervisor: install ## Supervisor events/s (budgets, breakers on) vs a bare faust counter
 	$(RUN) python -m bench.supervisor $(BENCH_ARGS)
 
+IMAGE ?= agentmesh
+.PHONY: image
+image: ## Build the agentmesh image and the sample mesh's on top of it (IMAGE_ARGS: more build args; docs/deploy.md)
+	docker build -t $(IMAGE) $(IMAGE_ARGS) .
+	docker build -t $(IMAGE)-examples -f infra/docker/Dockerfile.example \
+	  --build-arg AGENTMESH_IMAGE=$(IMAGE) $(IMAGE_ARGS) agents/examples
+
 .PHONY: clean
 clean: ## Remove caches in the work tree (not the downloaded jars)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
