@@ -190,6 +190,9 @@ def _ratios(ledger: TaskLedger) -> Iterator[tuple[str, float]]:
 def report_lag(lag: ConsumerLag, consumer: Any) -> None:
     """The group's lag on the partitions this instance owns (faust's consumer)."""
     lags: dict[tuple[str, int], int] = {}
+    # faust keeps what it last committed per partition here and offers no public reader; the
+    # offsets come from its own commits, so no request to the broker. Should an upgrade drop
+    # it, no lag is shown, which tests/integration/test_metrics_run.py notices.
     committed = getattr(consumer, "_committed_offset", {})
     for tp in consumer.assignment():
         done = committed.get(tp)
