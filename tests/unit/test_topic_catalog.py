@@ -195,3 +195,11 @@ def test_a_size_limit_or_compaction_on_the_audit_topic_is_an_expiry() -> None:
         ("cleanup.policy", "delete", "compact"),
         ("retention.bytes", "-1", "1073741824"),
     ]
+
+
+def test_new_topics_get_the_settings_partition_count_unless_told_otherwise() -> None:
+    settings = Settings(namespace="sized", topic_partitions=3)
+    catalog = TopicCatalog(settings, Policy(), replication_factor=1)
+    assert {m.partitions for m in catalog.everything(["a"]) if m.kind != "control"} >= {3}
+    assert catalog.inbox("a").partitions == 3
+    assert TopicCatalog(settings, Policy(), 1, partitions=12).inbox("a").partitions == 12

@@ -24,7 +24,7 @@ async def submit_task(
     tenant: str = "default",
     submitted_by: str = "cli",
     idempotency_key: str | None = None,
-    partitions: int = 6,
+    partitions: int | None = None,
 ) -> TaskSubmitted:
     """Validate ``payload`` against ``agent``'s input and publish the task.
 

@@ -80,7 +80,7 @@ class Submitter:
         registry: SchemaStore | None = None,
         *,
         submitted_by: str = "cli",
-        partitions: int = 6,
+        partitions: int | None = None,
         max_batch: int = 1000,
     ) -> None:
         self.settings = settings
@@ -91,7 +91,7 @@ class Submitter:
         self._own_registry = registry is None
         self._policy = load_policy(settings.policy) if settings.policy else None
         self._conn = KafkaConnection.from_settings(settings)
-        self._partitions = partitions
+        self._partitions = partitions or settings.topic_partitions  # of topics it creates
         self._tasks = Codec(TaskSubmitted, Topics.subject(self.topics.tasks), self._registry)
         self._inboxes: dict[str, Codec[Any]] = {}
         self._inbox_lock = asyncio.Lock()

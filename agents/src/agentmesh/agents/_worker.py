@@ -84,7 +84,8 @@ class WorkerOptions:
 
     max_batch: int = 500  # inputs per transaction at most
     poll_timeout_ms: int = 100
-    partitions: int = 6  # of topics this worker creates
+    partitions: int | None = None  # of topics this worker creates; None: the settings'
+
     halt_poll_s: float = 0.2  # how often a halted worker looks for the kill switch to lift
     readopt_after_s: float = 10.0  # after a fence: take the partition again if still ours
     adopt_retry_s: float = 1.0  # a failed adoption is tried again after this, doubling
@@ -176,7 +177,7 @@ class AgentWorker:
             self.mesh,
             self.agent.name,
             settings=self.settings,
-            partitions=self.options.partitions,
+            partitions=self.options.partitions or self.settings.topic_partitions,
             recordings_retention_ms=self.recording_retention_ms,
         )
         await self.codecs.register()
@@ -209,8 +210,8 @@ class AgentWorker:
         try:
             await self._loop(consumer)
         finally:
-            self._lag.lag.clear()
             idle.cancel()
+            self._lag.lag.clear()
             await consumer.stop()  # leaves the group: partitions move at once, not after a timeout
             for producer in list(self._producers.values()):
                 await producer.stop()

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "Unset: defaults (no limits beyond each task's own, no review rules).",
     )
     client_id: str = Field(default="agentmesh", description="Kafka client.id prefix.")
+    topic_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of the topics agentmesh creates (inboxes, events, tasks, "
+        "reviews, ...; an existing events topic's count wins, since everything keyed by task "
+        "id must match it). At most this many replicas of one agent do work.",
+    )
     topic_replication_factor: int | None = Field(
         default=None,
         ge=1,

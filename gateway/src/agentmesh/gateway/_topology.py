@@ -10,15 +10,13 @@ from agentmesh.core.transport import KafkaConnection, ensure_topics, partition_c
 
 __all__ = ["ensure_gateway_topics"]
 
-DEFAULT_PARTITIONS = 6
-
 
 async def ensure_gateway_topics(settings: Settings) -> None:
     topics = Topics(settings.namespace)
     conn = KafkaConnection.from_settings(settings)
     rf = await resolve_replication_factor(conn, settings)
     found = await partition_count(conn, topics.events, timeout_s=0.5)
-    n = found if found > 0 else DEFAULT_PARTITIONS
+    n = found if found > 0 else settings.topic_partitions
     # The policy decides the audit topic's retention, should the gateway be first to make it.
     catalog = TopicCatalog(settings, load_policy(settings.policy), rf, n)
     kinds: tuple[TopicKind, ...] = (

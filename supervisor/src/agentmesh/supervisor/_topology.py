@@ -64,7 +64,7 @@ async def ensure_supervisor_topics(
     conn: KafkaConnection,
     settings: Settings,
     *,
-    partitions: int = DEFAULT_PARTITIONS,
+    partitions: int | None = None,
     policy: Policy | None = None,
 ) -> Layout:
     """Create what is missing; check that everything keyed by task id is co-partitioned.
@@ -77,7 +77,7 @@ async def ensure_supervisor_topics(
     names = SupervisorTopics(topics)
     rf = await resolve_replication_factor(conn, settings)
     existing = await partition_count(conn, topics.events, timeout_s=0.5)
-    n = existing if existing > 0 else partitions
+    n = existing if existing > 0 else partitions or settings.topic_partitions
     catalog = TopicCatalog(settings, policy or Policy(), rf, n)
     keyed = [
         topics.tasks,

@@ -115,12 +115,14 @@ class TopicCatalog:
     settings: Settings
     policy: Policy
     replication_factor: int
-    partitions: int = DEFAULT_PARTITIONS
+    partitions: int = 0  # 0: the settings' topic_partitions
     audit_partitions: int | None = None  # None: as ``partitions`` (what a new audit topic gets)
     topics: Topics = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "topics", Topics(self.settings.namespace))
+        if self.partitions <= 0:
+            object.__setattr__(self, "partitions", self.settings.topic_partitions)
 
     def everything(self, agents: Iterable[str]) -> list[MeshTopic]:
         """Every topic a mesh of ``agents`` needs, shared, per-agent and the supervisor's."""

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from agentmesh.core._settings import Settings
 from agentmesh.core.policy import Policy
-from agentmesh.core.topics._catalog import DEFAULT_PARTITIONS, MeshTopic, TopicCatalog
+from agentmesh.core.topics._catalog import MeshTopic, TopicCatalog
 from agentmesh.core.topics._cluster import (
     TopicState,
     add_partitions,
@@ -83,7 +83,7 @@ def _sized(
     """The catalog with the partition counts the cluster already committed to."""
     base = TopicCatalog(settings, policy, rf)
     events = found.get(base.topics.events)
-    n = events.partitions if events and events.partitions else DEFAULT_PARTITIONS
+    n = events.partitions if events and events.partitions else settings.topic_partitions
     audit = found.get(base.topics.audit)
     return TopicCatalog(settings, policy, rf, n, audit.partitions if audit else None)
 
