@@ -25,6 +25,7 @@ PACKAGES = [
     "agentmesh.core.policy",
     "agentmesh.core.probe",
     "agentmesh.core.replay",
+    "agentmesh.core.security",
     "agentmesh.core.submission",
     "agentmesh.core.telemetry",
     "agentmesh.core.topics",
