@@ -39,6 +39,7 @@ service:
       level: warn
 extensions:
   jaeger_query:
+    enable_tracing: false  # not its own traces: they would go to the default 127.0.0.1:4317
     storage:
       traces: memstore
     http:
