@@ -18,7 +18,7 @@ ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 FROM ${UV_IMAGE} AS uv
 
 # ---------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS build
+FROM ${BASE_IMAGE} AS deps
 COPY --from=uv /uv /usr/local/bin/uv
 # A self-contained virtual environment at the path the final stage uses; bytecode compiled now,
 # because the final image runs with a read-only root filesystem.
@@ -33,7 +33,7 @@ ARG PACKAGES="agentmesh-agents agentmesh-supervisor agentmesh-gateway"
 ARG EXTRA_CA_CERTS=""
 WORKDIR /src
 
-# The third-party dependencies first, from the lock file alone: this layer is rebuilt only when
+# The third-party dependencies first, from the lock file alone: this stage is rebuilt only when
 # uv.lock or a pyproject.toml changes, not on every code change. --locked: a lock file out of
 # date with the pyproject files fails the build instead of resolving anew.
 COPY pyproject.toml uv.lock README.md ./
@@ -52,7 +52,13 @@ RUN set -eu; \
     done; \
     rm -f /tmp/ca.pem
 
+# ---------------------------------------------------------------------------------------------
+FROM deps AS build
+ARG PACKAGES="agentmesh-agents agentmesh-supervisor agentmesh-gateway"
+ARG EXTRA_CA_CERTS=""
 # Then agentmesh itself, installed as wheels (not editable): the environment needs no sources.
+# What this adds to the environment is gathered in /overlay, so the final image's layer for a
+# code change is agentmesh's own files, not the whole environment again.
 COPY contracts/ contracts/
 COPY core/ core/
 COPY agents/ agents/
@@ -61,10 +67,18 @@ COPY gateway/ gateway/
 RUN set -eu; \
     cat /etc/ssl/certs/ca-certificates.crt > /tmp/ca.pem 2>/dev/null || true; \
     printf '%s\n' "$EXTRA_CA_CERTS" >> /tmp/ca.pem; \
+    touch /tmp/before; sleep 1; \
     for p in $PACKAGES; do \
-      SSL_CERT_FILE=/tmp/ca.pem uv sync --locked --no-dev --no-editable --inexact --package "$p"; \
+      SSL_CERT_FILE=/tmp/ca.pem UV_COMPILE_BYTECODE=0 \
+        uv sync --locked --no-dev --no-editable --inexact --package "$p"; \
     done; \
     rm -f /tmp/ca.pem; \
+    cd /; \
+    find opt/agentmesh -newer /tmp/before -name '*.py' -print0 \
+      | xargs -0r /opt/agentmesh/bin/python -m compileall -q; \
+    mkdir /overlay; \
+    find opt/agentmesh -newer /tmp/before \( -type f -o -type l \) -print0 \
+      | xargs -0r cp -a --parents -t /overlay; \
     /opt/agentmesh/bin/agentmesh --help >/dev/null
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +93,8 @@ RUN set -eu; \
     fi; \
     useradd --system --uid 10001 --user-group --no-create-home --home-dir /tmp/agentmesh \
       --shell /usr/sbin/nologin agentmesh
-COPY --from=build /opt/agentmesh /opt/agentmesh
+COPY --from=deps /opt/agentmesh /opt/agentmesh
+COPY --from=build /overlay/ /
 # HOME and AGENTMESH_HOME under /tmp: the root filesystem may be read-only (mount a writable
 # /tmp); the supervisor's faust data dir is under the temp dir too. The probe server (/healthz,
 # /readyz, /metrics) of `run agent` and `run supervisor` listens on 8081; the gateway on 8080.
