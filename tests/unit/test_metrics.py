@@ -272,3 +272,38 @@ def test_supervisor_counts_a_task_started_once_and_ended_once() -> None:
         value("agentmesh_tasks_finished_total", tenant=tenant, status="completed"),
         value("agentmesh_tasks_finished_total", tenant=tenant, status="failed"),
     ) == (1.0, 1.0, 0.0)
+
+
+async def test_agent_lag_counts_from_the_committed_offset_past_commit_markers() -> None:
+    from aiokafka import TopicPartition
+
+    from agentmesh.agents._metrics import LagReporter
+
+    class Consumer:
+        """The three things the reporter asks of an aiokafka consumer."""
+
+        def __init__(self) -> None:
+            self.ends = {0: 120, 1: 51, 2: 9}
+            self.positions = {0: 100, 1: 51, 2: 0}
+
+        def assignment(self) -> set[TopicPartition]:
+            return {TopicPartition("inbox", p) for p in (0, 1, 2)}
+
+        def last_stable_offset(self, tp: TopicPartition) -> int:
+            return self.ends[tp.partition]
+
+        async def position(self, tp: TopicPartition) -> int:
+            return self.positions[tp.partition]
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    reporter = LagReporter(group, period_s=0)
+    # 0: 20 records not committed yet; 1: committed up to 50 and read past the transaction's
+    # commit marker at 50: nothing left; 2: not adopted yet, nothing known.
+    await reporter.report(Consumer(), {0: 100, 1: 50, 2: None})
+    shown = {
+        p: REGISTRY.get_sample_value(
+            "agentmesh_consumer_lag_records", {"group": group, "topic": "inbox", "partition": p}
+        )
+        for p in ("0", "1", "2")
+    }
+    assert shown == {"0": 20.0, "1": 0.0, "2": None}
