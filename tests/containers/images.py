@@ -106,7 +106,7 @@ def built_images() -> dict[str, str]:
 
 def _build(what: str, *args: str) -> None:
     start = time.monotonic()
-    sh("docker", "build", "--quiet", *args, env=compose_env(), timeout=900)
+    sh("docker", "build", "--quiet", "--force-rm", *args, env=compose_env(), timeout=900)
     BUILD_TIMES[what] = time.monotonic() - start
 
 
