@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # agentmesh's image: one role (or all) of the mesh, from the locked dependencies in uv.lock.
 #
 #   docker build -t agentmesh .                                             # every role
@@ -91,7 +90,8 @@ RUN set -eu; \
       apt-get install -y --no-install-recommends tini; \
       rm -rf /var/lib/apt/lists/*; \
     fi; \
-    useradd --system --uid 10001 --user-group --no-create-home --home-dir /tmp/agentmesh \
+    groupadd --system --gid 10001 agentmesh; \
+    useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp/agentmesh \
       --shell /usr/sbin/nologin agentmesh
 COPY --from=deps /opt/agentmesh /opt/agentmesh
 COPY --from=build /overlay/ /
