@@ -27,7 +27,15 @@ async def eventually(probe: Callable[[], Awaitable[T]], expected: T, timeout: fl
 async def drain(
     consumer: AIOKafkaConsumer, expected: int | None, timeout: float = 15.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Poll until ``expected`` records arrived (then once more, to catch extras) or timeout."""
+    """Poll until ``expected`` records arrived (then once more, to catch extras) or timeout.
+
+    ``expected=None``: everything up to the end offsets as they are once the reader has its
+    partitions. Reaching that end may take longer than ``timeout`` on a loaded machine (up to
+    ``_TO_THE_END_S``); ``timeout`` bounds only the wait for partitions (a topic that does
+    not exist yet reads as empty).
+    """
+    if expected is None:
+        return await _to_the_end(consumer, timeout)
     out: list[ConsumerRecord[bytes, bytes]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -37,6 +45,30 @@ async def drain(
             for records in (await consumer.getmany(timeout_ms=300)).values():
                 out.extend(records)
             break
+    return out
+
+
+_TO_THE_END_S = 30.0
+
+
+async def _to_the_end(
+    consumer: AIOKafkaConsumer, timeout: float
+) -> list[ConsumerRecord[bytes, bytes]]:
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout
+    while not consumer.assignment():
+        if time.monotonic() >= deadline:
+            return out
+        for records in (await consumer.getmany(timeout_ms=100)).values():
+            out.extend(records)
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    deadline = time.monotonic() + max(timeout, _TO_THE_END_S)
+    while time.monotonic() < deadline:
+        positions = {tp: await consumer.position(tp) for tp in ends}
+        if all(positions[tp] >= end for tp, end in ends.items()):
+            break
+        for records in (await consumer.getmany(timeout_ms=300)).values():
+            out.extend(records)
     return out
 
 

@@ -32,6 +32,8 @@ class SupervisorProcess:
             "AGENTMESH_KAFKA_BOOTSTRAP": settings.bootstrap,
             "AGENTMESH_SCHEMA_REGISTRY_URL": settings.registry_url,
             "AGENTMESH_NAMESPACE": settings.namespace,
+            # faust may hang while stopping; the supervisor exits after this bound anyway.
+            "AGENTMESH_DRAIN_GRACE_S": "15",
             "AGENTMESH_POLICY": str(policy),
             "COLUMNS": "200",
         }

@@ -101,8 +101,7 @@ async def test_the_operations_overview_follows_tasks_breakers_and_spend_live(
                 assert len(overview_loads) == 1, overview_loads
 
                 overview = (await api.get("/v1/ops/overview", headers=auth("rita"))).json()
-                (live,) = overview["tasks"]
-                assert live["task_id"] == runaway
+                (live,) = [t for t in overview["tasks"] if t["task_id"] == runaway]
                 assert live["steps"]["limit"] == "3"
                 assert live["parked"] == "budget"
                 assert any(float(v) > 0 for v in overview["spend"]["tenants"]["acme"])
