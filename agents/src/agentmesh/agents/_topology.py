@@ -6,21 +6,10 @@ from agentmesh.agents._mesh import Mesh
 from agentmesh.contracts import Topics
 from agentmesh.core import Settings
 from agentmesh.core.policy import Policy, RecordingPolicy
-from agentmesh.core.topics import TopicCatalog, TopicKind, resolve_replication_factor
+from agentmesh.core.topics import AGENT_CREATES, TopicCatalog, resolve_replication_factor
 from agentmesh.core.transport import KafkaConnection, ensure_topics, partition_count
 
 __all__ = ["ensure_agent_topics"]
-
-# The shared topics an agent process writes or reads (the audit trail is the supervisor's).
-_SHARED: tuple[TopicKind, ...] = (
-    "tasks",
-    "events",
-    "dlq",
-    "control",
-    "claims",
-    "review_requests",
-    "recordings",
-)
 
 
 async def ensure_agent_topics(
@@ -44,7 +33,7 @@ async def ensure_agent_topics(
     policy = Policy(recording=RecordingPolicy(retention_days=days))
     catalog = TopicCatalog(settings, policy, rf, partitions)
     specs = [catalog.inbox(name).spec() for name in mesh.agents]
-    specs += [m.spec() for m in catalog.of_kind(*_SHARED)]
+    specs += [m.spec() for m in catalog.of_kind(*AGENT_CREATES)]
     created = await ensure_topics(conn, specs)
     inbox = topics.agent(agent)
     # Just created: we know its size; metadata can lag creation for seconds on a cold broker.

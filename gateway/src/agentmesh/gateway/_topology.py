@@ -5,7 +5,7 @@ from __future__ import annotations
 from agentmesh.contracts import Topics
 from agentmesh.core import Settings
 from agentmesh.core.policy import load_policy
-from agentmesh.core.topics import TopicCatalog, TopicKind, resolve_replication_factor
+from agentmesh.core.topics import SERVICE_CREATES, TopicCatalog, resolve_replication_factor
 from agentmesh.core.transport import KafkaConnection, ensure_topics, partition_count
 
 __all__ = ["ensure_gateway_topics"]
@@ -19,13 +19,4 @@ async def ensure_gateway_topics(settings: Settings) -> None:
     n = found if found > 0 else settings.topic_partitions
     # The policy decides the audit topic's retention, should the gateway be first to make it.
     catalog = TopicCatalog(settings, load_policy(settings.policy), rf, n)
-    kinds: tuple[TopicKind, ...] = (
-        "tasks",
-        "events",
-        "review_requests",
-        "review_decisions",
-        "dlq",
-        "audit",
-        "control",
-    )
-    await ensure_topics(conn, [m.spec() for m in catalog.of_kind(*kinds)])
+    await ensure_topics(conn, [m.spec() for m in catalog.of_kind(*SERVICE_CREATES)])

@@ -10,9 +10,9 @@ from agentmesh.core import Settings
 from agentmesh.core.policy import Policy
 from agentmesh.core.topics import (
     APPLY_COMMAND,
+    SERVICE_CREATES,
     Inspection,
     TopicCatalog,
-    TopicKind,
     audit_expiry,
     compare,
     describe_topics,
@@ -88,16 +88,7 @@ async def ensure_supervisor_topics(
     ]
     # The changelogs and faust's leader topic too, so they get the catalog's configs
     # (min.insync.replicas) rather than the ones faust would declare.
-    mine: tuple[TopicKind, ...] = (
-        "tasks",
-        "events",
-        "review_requests",
-        "review_decisions",
-        "dlq",
-        "audit",
-        "control",
-    )
-    specs = [m.spec() for m in catalog.of_kind(*mine, "supervisor_internal")]
+    specs = [m.spec() for m in catalog.of_kind(*SERVICE_CREATES, "supervisor_internal")]
     specs += [m.spec() for m in catalog.of_kind("supervisor_changelog")]
     await ensure_topics(conn, specs)
     for t in keyed:

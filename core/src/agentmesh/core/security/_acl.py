@@ -25,8 +25,10 @@ from agentmesh.core.security._principals import (
     supervisor_principal,
 )
 from agentmesh.core.topics import (
+    AGENT_CREATES,
     AGENTS,
     GATEWAY,
+    SERVICE_CREATES,
     SUPERVISOR,
     MeshTopic,
     TopicCatalog,
@@ -43,26 +45,8 @@ Operation = Literal["READ", "WRITE", "CREATE", "DESCRIBE_CONFIGS"]
 # What each process ensures at start (agents/_topology.py, supervisor/_topology.py,
 # gateway/_topology.py, agents/_submitter.py): the topics it is granted CREATE on. Inboxes
 # and an agent's own journal/state/done are added per agent.
-_AGENT_CREATES: tuple[TopicKind, ...] = (
-    "tasks",
-    "events",
-    "dlq",
-    "control",
-    "claims",
-    "review_requests",
-    "recordings",
-)
-_SERVICE_CREATES: tuple[TopicKind, ...] = (
-    "tasks",
-    "events",
-    "review_requests",
-    "review_decisions",
-    "dlq",
-    "audit",
-    "control",
-)
 _SUPERVISOR_CREATES: tuple[TopicKind, ...] = (
-    *_SERVICE_CREATES,
+    *SERVICE_CREATES,
     "audit_intents",
     "supervisor_internal",
     "supervisor_changelog",
@@ -154,12 +138,12 @@ def _creates(
 
     inboxes = [catalog.inbox(a).name for a in edges]
     rules = create(SUPERVISOR, (m.name for m in catalog.of_kind(*_SUPERVISOR_CREATES)))
-    rules += create(GATEWAY, (m.name for m in catalog.of_kind(*_SERVICE_CREATES)))
+    rules += create(GATEWAY, (m.name for m in catalog.of_kind(*SERVICE_CREATES)))
     # A submission creates the entry agent's inbox if missing (agents/_submitter.py).
     rules += create(GATEWAY, inboxes)
     for agent in edges:
         own = [m.name for m in catalog.agent_sides(agent)]
-        shared = [m.name for m in catalog.of_kind(*_AGENT_CREATES)]
+        shared = [m.name for m in catalog.of_kind(*AGENT_CREATES)]
         rules += create(agent_role(agent), [*inboxes, *shared, *own])
     return rules
 

@@ -6,10 +6,12 @@ the cluster in line (docs/topics.md).
 """
 
 from agentmesh.core.topics._catalog import (
+    AGENT_CREATES,
     AGENTS,
     DEFAULT_PARTITIONS,
     GATEWAY,
     OPERATOR,
+    SERVICE_CREATES,
     SUPERVISOR,
     SUPERVISOR_TABLES,
     MeshTopic,
@@ -37,10 +39,12 @@ from agentmesh.core.topics._cluster import (
 
 __all__ = [
     "AGENTS",
+    "AGENT_CREATES",
     "APPLY_COMMAND",
     "DEFAULT_PARTITIONS",
     "GATEWAY",
     "OPERATOR",
+    "SERVICE_CREATES",
     "SUPERVISOR",
     "SUPERVISOR_TABLES",
     "Applied",

@@ -18,9 +18,11 @@ from agentmesh.core.transport import TopicSpec
 
 __all__ = [
     "AGENTS",
+    "AGENT_CREATES",
     "DEFAULT_PARTITIONS",
     "GATEWAY",
     "OPERATOR",
+    "SERVICE_CREATES",
     "SUPERVISOR",
     "SUPERVISOR_TABLES",
     "MeshTopic",
@@ -61,6 +63,28 @@ TopicKind = Literal[
     "supervisor_changelog",
 ]
 
+
+# The shared topics each process makes sure of at start (an agent also makes its inbox and
+# its own journal, state and done topics): read by the topology code and by the ACLs that
+# grant those processes CREATE, so the two cannot drift apart.
+AGENT_CREATES: tuple[TopicKind, ...] = (
+    "tasks",
+    "events",
+    "dlq",
+    "control",
+    "claims",
+    "review_requests",
+    "recordings",
+)
+SERVICE_CREATES: tuple[TopicKind, ...] = (  # the gateway's; the supervisor's, with its own
+    "tasks",
+    "events",
+    "review_requests",
+    "review_decisions",
+    "dlq",
+    "audit",
+    "control",
+)
 
 _COMPACT: Mapping[str, str] = {"cleanup.policy": "compact"}
 _DELETE: Mapping[str, str] = {"cleanup.policy": "delete"}
