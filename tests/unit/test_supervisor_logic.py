@@ -101,6 +101,9 @@ def test_the_same_handoff_too_often_is_a_loop_and_hops_are_limited() -> None:
     loop = ledger.event(_handoff_step("t", "h1", 4), policy)
     assert loop is not None
     assert loop.kind == "loop"
+    # Stopped: a straggling repeat does not stop it (and audit it) a second time.
+    assert ledger.event(_handoff_step("t", "h1", 5), policy) is None
+    assert ledger.status == "stopped"
     hops = TaskLedger(task_id="u", budget=Budget(max_hops=2), submitted_at=utcnow())
     breach = hops.event(_handoff_step("u", "z", 3), Policy())
     assert breach is not None

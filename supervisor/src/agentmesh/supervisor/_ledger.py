@@ -121,7 +121,7 @@ class TaskLedger(BaseModel):
         elif isinstance(body, StepFinished):
             self.calls.finished(body)
             loop = self._handoffs(body, policy)
-            if loop is not None:
+            if loop is not None and self.status == "running":  # stopped once, as by check()
                 return self._stop(loop)
         elif isinstance(body, TaskCompleted):
             self.status = "completed"
