@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 
 from agentmesh.cli._apps import forget_demo, load_app, remember_demo
 from agentmesh.cli._output import RichReporter, err_console, fail, out_console, shell_command
@@ -58,7 +59,7 @@ def demo(
     if settings.policy is None and "DEMO_POLICY" in extras:
         settings = settings.model_copy(update={"policy": extras["DEMO_POLICY"]})
     started_infra = _infra_up(settings)
-    from agentmesh.cli._launcher import AgentProcesses
+    from agentmesh.cli._launcher import AgentProcesses, LaunchError
 
     gateway = _gateway_env()
     procs = AgentProcesses(
@@ -81,6 +82,8 @@ def demo(
             _serve_until_interrupted(procs, entry)
     except KeyboardInterrupt:
         err_console.print("interrupted")
+    except LaunchError as exc:  # a process refused to start: its own words say why
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
     finally:
         forget_demo(settings)
         err_console.print("stopping agents ...")
