@@ -77,7 +77,14 @@ from agentmesh.contracts._registry import DEFAULT_COMPATIBILITY, SchemaRegistry,
 from agentmesh.contracts._review import ReviewDecision, ReviewRequest, shown_sha256
 from agentmesh.contracts._rewrite import EditRejected, rewrite_handoff
 from agentmesh.contracts._serde import Codec, validate_payload
-from agentmesh.contracts._signing import load_public_key, signed_bytes, verify_decision
+from agentmesh.contracts._signing import (
+    key_id,
+    load_public_key,
+    public_pem,
+    signed_bytes,
+    verify_decision,
+    write_private_key,
+)
 from agentmesh.contracts._state import StepDone, TaskStateRecord
 from agentmesh.contracts._task import TaskSubmitted, task_id_for
 from agentmesh.contracts._topics import Topics
@@ -162,9 +169,11 @@ __all__ = [
     "dump_asyncapi",
     "find_lineages",
     "frame_header",
+    "key_id",
     "lineage_versions",
     "load_public_key",
     "new_id",
+    "public_pem",
     "read_header",
     "read_versions",
     "rewrite_handoff",
@@ -176,4 +185,5 @@ __all__ = [
     "validate_payload",
     "verify_decision",
     "write_new_versions",
+    "write_private_key",
 ]

@@ -1,20 +1,31 @@
-"""What a review decision's Ed25519 signature covers, and checking it.
+"""Ed25519 keys as the mesh keeps them, and what a review decision's signature covers.
 
 The gateway signs the decisions people make; the supervisor (when its policy names trusted
 keys) and any auditor check them, so a decision written to the topic by someone else, or
-altered on the way, does not count.
+altered on the way, does not count. The supervisor signs its audit checkpoints with a key of
+its own, kept the same way.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agentmesh.contracts._review import ReviewDecision
 
-__all__ = ["load_public_key", "signed_bytes", "verify_decision"]
+__all__ = [
+    "key_id",
+    "load_public_key",
+    "public_pem",
+    "signed_bytes",
+    "verify_decision",
+    "write_private_key",
+]
 
 _SIGNED_FIELDS = (
     "decision_id",
@@ -28,6 +39,32 @@ _SIGNED_FIELDS = (
     "shown_sha256",
     "key_id",
 )
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """A key's short name: the first 16 hex digits of the SHA-256 of its raw bytes."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    """The public key as PEM (SubjectPublicKeyInfo), as verifiers load it."""
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    """``key`` as unencrypted PKCS#8 PEM in a new file ``path`` readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)  # the mode is set before the secret is written
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def signed_bytes(decision: ReviewDecision) -> bytes:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agentmesh.contracts import ReviewDecision, signed_bytes, verify_decision
+from agentmesh.contracts import (
+    ReviewDecision,
+    key_id,
+    public_pem,
+    signed_bytes,
+    verify_decision,
+    write_private_key,
+)
 
 __all__ = ["Signer", "signed_bytes", "verify_decision"]
 
@@ -18,13 +24,8 @@ class Signer:
 
     def __init__(self, key: Ed25519PrivateKey) -> None:
         self._key = key
-        self.public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        raw = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.key_id = hashlib.sha256(raw).hexdigest()[:16]
+        self.public_pem = public_pem(key.public_key())
+        self.key_id = key_id(key.public_key())
 
     @classmethod
     def load_or_create(cls, path: Path) -> Signer:
@@ -35,14 +36,7 @@ class Signer:
                 raise ValueError(f"{path} is not an Ed25519 private key")
             return cls(key)
         key = Ed25519PrivateKey.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        path.touch(mode=0o600)
-        path.write_bytes(pem)
+        write_private_key(path, key)
         return cls(key)
 
     def sign(self, decision: ReviewDecision) -> ReviewDecision:

@@ -26,11 +26,11 @@ from typing import Any, BinaryIO
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agentmesh.contracts import Topics
+from agentmesh.contracts import Topics, key_id, public_pem
 from agentmesh.core import Settings
 from agentmesh.core.transport import KafkaConnection
 from agentmesh.supervisor._audit_check import Link, PartitionReport, check_partition
-from agentmesh.supervisor._checkpoints import Checkpoint, key_id, public_pem
+from agentmesh.supervisor._checkpoints import Checkpoint
 from agentmesh.supervisor._verify import StoredRecord, scan_audit
 
 __all__ = ["FORMAT", "AuditExport", "ExportError", "export_audit", "load_export"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import ipaddress
 import time
 from collections.abc import Mapping
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from agentmesh.contracts import load_public_key
+from agentmesh.contracts import key_id, load_public_key, public_pem, write_private_key
 from agentmesh.core import Settings
 
 __all__ = [
@@ -49,18 +48,6 @@ _SIGNED = ("chain", "partition", "seq", "head_sha256", "at", "key_id")
 
 class SigningKeyError(Exception):
     """The configured checkpoint key cannot be used; the message says how to fix it."""
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """A key's short name: the first 16 hex digits of the SHA-256 of its raw bytes."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def public_pem(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,14 +130,7 @@ def local_signing_key_path(settings: Settings) -> Path:
 def create_key_file(path: Path) -> CheckpointSigner:
     """A new key in ``path`` (mode 0600) and its public half beside it (``.pub.pem``)."""
     key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    path.touch(mode=0o600)
-    path.write_bytes(pem)
+    write_private_key(path, key)
     signer = CheckpointSigner(key)
     path.with_suffix(".pub.pem").write_bytes(signer.public_pem)
     return signer
