@@ -50,9 +50,11 @@ as_root() {
 
 apt_install() {
   command -v apt-get >/dev/null 2>&1 || fail "no apt-get to install $*; install them by hand"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
-    || { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "$@"; } \
+  # dpkg holds one lock: another installer running apt-get at the same time is waited for.
+  local apt=(apt-get -o DPkg::Lock::Timeout=600)
+  as_root env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends "$@" \
+    || { as_root "${apt[@]}" update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+      "${apt[@]}" install -y -qq --no-install-recommends "$@"; } \
     || fail "apt-get install $* failed"
 }
 
