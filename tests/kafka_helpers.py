@@ -29,10 +29,10 @@ async def drain(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Poll until ``expected`` records arrived (then once more, to catch extras) or timeout.
 
-    ``expected=None``: everything up to the end offsets as they are once the reader has its
-    partitions. Reaching that end may take longer than ``timeout`` on a loaded machine (up to
-    ``_TO_THE_END_S``); ``timeout`` bounds only the wait for partitions (a topic that does
-    not exist yet reads as empty).
+    ``expected=None``: whatever arrives within ``timeout``, and at least everything up to the
+    end offsets as they are once the reader has its partitions: on a loaded machine reaching
+    that end may take longer than ``timeout`` (up to ``_TO_THE_END_S``). A topic that does not
+    exist yet (no partitions within ``timeout``) reads as empty.
     """
     if expected is None:
         return await _to_the_end(consumer, timeout)
@@ -62,11 +62,12 @@ async def _to_the_end(
         for records in (await consumer.getmany(timeout_ms=100)).values():
             out.extend(records)
     ends = await consumer.end_offsets(list(consumer.assignment()))
-    deadline = time.monotonic() + max(timeout, _TO_THE_END_S)
-    while time.monotonic() < deadline:
-        positions = {tp: await consumer.position(tp) for tp in ends}
-        if all(positions[tp] >= end for tp, end in ends.items()):
-            break
+    at_the_end = False
+    last_chance = time.monotonic() + max(timeout, _TO_THE_END_S)
+    while time.monotonic() < (deadline if at_the_end else last_chance):
+        if not at_the_end:
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            at_the_end = all(positions[tp] >= end for tp, end in ends.items())
         for records in (await consumer.getmany(timeout_ms=300)).values():
             out.extend(records)
     return out

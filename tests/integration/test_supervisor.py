@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ async def test_a_runaway_agent_is_stopped_within_its_budget_plus_one_step(
         "budget_breach",
         "review_requested",
     ]
-    ledger = (await ledgers(s))[task_id]
+    ledger = await _ledger_when(s, task_id, lambda led: led["status"] == "stopped")
     assert (ledger["steps"], ledger["status"]) == (6, "stopped")
 
 
@@ -158,7 +159,8 @@ async def test_a_task_submitted_under_the_policy_stops_itself_at_its_budget(
     decisions = [a.decision for a in audit if a.task_id == task_id]
     assert "budget_breach" not in decisions, decisions  # never over: the agent stopped first
     assert "budget_extended" in decisions
-    ledger = (await ledgers(s))[task_id]
+    # The supervisor folds the last calls on its own time: wait for them, then compare.
+    ledger = await _ledger_when(s, task_id, lambda led: led["steps"] >= 7)
     assert (ledger["steps"], ledger["status"]) == (7, "running")
 
 
@@ -441,10 +443,22 @@ async def test_ledgers_spend_and_breakers_stay_exact_across_a_kill_9_of_the_supe
         assert got == expected
         # Breakers and tenant spend, folded from summaries, count every call once too:
         # none delivered twice, none lost with the killed process's unsent summaries.
-        breakers = await table_values(s, "breakers", timeout=2)
-        counted = {
-            key: sum(ok + failed for _, ok, failed in breakers[key]["window"]) for key in calls
-        }
+        counted: dict[str, int] = {}
+
+        async def breakers_counted() -> bool:
+            breakers = await table_values(s, "breakers", timeout=2)
+            counted.update(
+                {
+                    key: sum(ok + failed for _, ok, failed in breakers[key]["window"])
+                    for key in calls
+                    if key in breakers
+                }
+            )
+            return sum(counted.values()) >= sum(calls.values())
+
+        await wait_for(breakers_counted, timeout=30)
+        await asyncio.sleep(3)  # anything counted twice would show up by now
+        await breakers_counted()
         assert counted == calls
         spend = (await table_values(s, "spend", timeout=2))["tenant:default"]
         assert sum((Decimal(v) for v in spend["buckets"].values()), Decimal(0)) == spent[0]
@@ -527,3 +541,18 @@ async def test_a_silent_task_past_its_deadline_is_stopped_by_the_clock(
             assert request.kind == "budget"
     finally:
         sup.terminate()
+
+
+async def _ledger_when(
+    s: Settings, task_id: str, check: Callable[[dict[str, Any]], bool], timeout: float = 30
+) -> dict[str, Any]:
+    """The task's ledger once ``check`` holds for it (or as it is after ``timeout``)."""
+    found: dict[str, Any] = {}
+
+    async def ready() -> bool:
+        found.update((await ledgers(s, timeout=2)).get(task_id, {}))
+        return bool(found) and check(found)
+
+    with contextlib.suppress(TimeoutError):
+        await wait_for(ready, timeout=timeout)
+    return found
