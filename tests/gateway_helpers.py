@@ -64,9 +64,15 @@ def auth(name: str) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def serving(
-    settings: Settings, key_dir: Path, *, max_body_bytes: int = 1_000_000
+    settings: Settings,
+    key_dir: Path,
+    *,
+    max_body_bytes: int = 1_000_000,
+    ready: bool = True,
 ) -> AsyncIterator[str]:
-    """The gateway served by uvicorn in this event loop; yields its base URL."""
+    """The gateway served by uvicorn in this event loop; yields its base URL once it is ready
+    (``/readyz``: Kafka clients and views up; on a loaded machine that takes seconds), or,
+    with ``ready=False``, once it answers at all."""
     config = GatewayConfig(tokens=inline_tokens(), max_body_bytes=max_body_bytes)
     app = create_app(
         settings,
@@ -78,10 +84,12 @@ async def serving(
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     url = f"http://127.0.0.1:{port}"
+    probe = "/readyz" if ready else "/healthz"
     async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-        for _ in range(200):
+        deadline = asyncio.get_running_loop().time() + 90
+        while asyncio.get_running_loop().time() < deadline:
             with contextlib.suppress(httpx.TransportError):
-                if (await client.get("/healthz")).status_code == 200:
+                if (await client.get(probe)).status_code == 200:
                     break
             await asyncio.sleep(0.05)
     try:

@@ -276,7 +276,10 @@ async def _sse(
 
 async def test_readiness_names_what_is_unreachable(settings: Settings, tmp_path: Path) -> None:
     down = settings.model_copy(update={"schema_registry_url": "http://127.0.0.1:9/apis/ccompat/v7"})
-    async with serving(down, tmp_path) as url, httpx.AsyncClient(base_url=url, timeout=15) as c:
+    async with (
+        serving(down, tmp_path, ready=False) as url,
+        httpx.AsyncClient(base_url=url, timeout=15) as c,
+    ):
         assert (await c.get("/healthz")).status_code == 200
         ready = await c.get("/readyz")
         assert ready.status_code == 503
