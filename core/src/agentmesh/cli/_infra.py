@@ -63,33 +63,23 @@ def up(json_out: JsonOption = False, secure: SecureOption = False, app: AppOptio
     except InfraError as exc:
         fail(str(exc), json_mode=json_out)
     audit_key = _audit_signing_key(settings)
+    summary = {
+        "ok": True,
+        "bootstrap": result.bootstrap,
+        "schema_registry_url": result.registry_url,
+        "started": result.started,
+    }
     if isinstance(infra.kafka, LocalSecureKafka):
         files = create_principals(infra.kafka, settings, app, json_mode=json_out)
         if json_out:
-            print_json(
-                {
-                    "ok": True,
-                    "bootstrap": result.bootstrap,
-                    "schema_registry_url": result.registry_url,
-                    "started": result.started,
-                    "credentials": {role: str(path) for role, path in files.items()},
-                }
-            )
+            print_json({**summary, "credentials": {r: str(path) for r, path in files.items()}})
         else:
             print_principals(files, result.bootstrap)
             if audit_key is not None:
                 out_console.print(f"audit checkpoints signed with key {audit_key}", highlight=False)
         return
     if json_out:
-        print_json(
-            {
-                "ok": True,
-                "bootstrap": result.bootstrap,
-                "schema_registry_url": result.registry_url,
-                "started": result.started,
-                "services": [_status_dict(s) for s in result.services],
-            }
-        )
+        print_json({**summary, "services": [_status_dict(s) for s in result.services]})
         return
     started = ", ".join(result.started) if result.started else "nothing (already running)"
     out_console.print(f"started: {started}", highlight=False)
