@@ -1,6 +1,7 @@
 """A handoff larger than the broker's message limit still travels (claim-check)."""
 
 import hashlib
+import logging
 
 import orjson
 import pytest
@@ -14,7 +15,13 @@ from tests.runtime_helpers import dead_letters, events_of, running, send_handoff
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
 
-async def test_a_payload_over_the_broker_limit_travels_by_claim_check(settings: Settings) -> None:
+async def test_a_payload_over_the_broker_limit_travels_by_claim_check(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # This test has failed in loaded full runs (the task not completing, nothing logged at
+    # WARNING) and never alone: the runtime's INFO lines and what reached the events topic
+    # are kept so that a failure shows where the step stood.
+    caplog.set_level(logging.INFO, logger="agentmesh")
     size = 2_500_000  # the broker refuses messages over 1,048,588 bytes
     async with running(bulky.mesh, ["maker", "eater"], settings):
         await send_handoffs(settings, bulky.mesh, "maker", [Make(size_bytes=size)], ["big"])
@@ -26,7 +33,13 @@ async def test_a_payload_over_the_broker_limit_travels_by_claim_check(settings: 
         # Until the task completed, not a count of events: on a busy machine a step may be
         # tried again first (its events count too). Alone it takes seconds; in full runs it
         # has not completed within 60 s several times, for a reason not yet found.
-        await wait_for(completed, timeout=180)
+        try:
+            await wait_for(completed, timeout=180)
+        except TimeoutError:
+            seen = await events_of(settings, None, timeout=1)
+            letters = await dead_letters(settings, None, timeout=1)
+            kinds = [(type(e.body).__name__, e.agent) for e in seen]
+            pytest.fail(f"task not completed in 180 s; events {kinds}; dead letters {letters}")
         events = await events_of(settings, None, timeout=1)
     (done,) = [e.body for e in events if isinstance(e.body, TaskCompleted)]
     text = ("0123456789abcdef" * (size // 16 + 1))[:size].encode()
