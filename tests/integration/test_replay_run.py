@@ -7,19 +7,44 @@ from typing import Any
 
 import pytest
 
-from agentmesh.agents import Context, Mesh, Outgoing, ScriptedModel, agent
-from agentmesh.agents._replay import replay_task
+from agentmesh.agents import Context, Mesh, Outgoing, ScriptedModel, StepPolicy, agent, tool
+from agentmesh.agents._llm import LlmRequest, LlmResponse
+from agentmesh.agents._replay import NOT_COMPARED, replay_task
 from agentmesh.core import Settings
 from agentmesh.core.views import read_timeline
 from agentmesh.core.views._recordings import read_recordings
 from tests.apps import pipeline
-from tests.apps.pipeline import Plan, Work
+from tests.apps.pipeline import Finding, Plan, SearchArgs, SearchHits, Work
 from tests.runtime_helpers import run_pipeline_task
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
-# A model that must never be called: every answer comes from the recordings.
-NO_MODEL = ScriptedModel([])
+
+class MustNotCall:
+    """A model that must never be called: every answer comes from the recordings. It counts
+    (a model that only fails would be hidden: the step would just fail)."""
+
+    def __init__(self, provider: str = "scripted") -> None:
+        self._provider = provider
+        self.calls = 0
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    async def complete(self, request: LlmRequest) -> LlmResponse:
+        self.calls += 1
+        raise AssertionError(f"replay called the live model: {request.messages}")
+
+
+NO_MODEL = MustNotCall()
+LIVE_TOOL_CALLS: list[str] = []
+
+
+@tool("search")
+async def live_search(args: SearchArgs) -> SearchHits:
+    LIVE_TOOL_CALLS.append(args.query)
+    raise AssertionError(f"replay called the live tool with {args.query!r}")
 
 
 def _mesh(planner: Any) -> Mesh:
@@ -58,6 +83,7 @@ async def test_a_recorded_task_replays_the_same_and_changed_code_diverges_where_
     ]
     assert [s.differences for s in first.steps] == [[]] * 5
     assert first.first_divergence is None
+    assert NO_MODEL.calls == 0
     assert first.outputs == second.outputs
     assert recorded_output in first.outputs  # byte for byte
 
@@ -133,3 +159,95 @@ async def test_a_fork_serves_recordings_up_to_a_step_and_calls_the_model_from_th
         ("worker", True),
         ("collector", True),
     ]
+
+
+@agent("planner")
+async def asks_twice(plan: Plan, ctx: Context) -> list[Outgoing]:
+    reply = await ctx.llm(f"split: {plan.question}")
+    await ctx.llm("a question the recording never saw")
+    return [ctx.handoff("worker", Work(part=i, text=reply.text)) for i in range(plan.parts)]
+
+
+OTHER_MODEL = MustNotCall("openai")
+
+
+@agent("planner")
+async def asks_another_model(plan: Plan, ctx: Context) -> list[Outgoing]:
+    reply = await ctx.llm(f"split: {plan.question}", model=OTHER_MODEL)
+    return [ctx.handoff("worker", Work(part=i, text=reply.text)) for i in range(plan.parts)]
+
+
+@agent("worker", tools=[live_search], policy=StepPolicy(attempts=1))
+async def searches_twice(work: Work, ctx: Context) -> Outgoing:
+    hits = await ctx.tool("search", SearchArgs(query=work.text))
+    await ctx.tool("search", SearchArgs(query="once more"))
+    return ctx.handoff("collector", Finding(part=work.part, summary=hits.hits[0]))
+
+
+@agent("planner")
+async def shouts(plan: Plan, ctx: Context) -> list[Outgoing]:
+    reply = await ctx.llm(f"split: {plan.question}")
+    return [ctx.handoff("worker", Work(part=i, text=reply.text.upper())) for i in range(plan.parts)]
+
+
+async def test_a_call_the_recording_lacks_is_refused_never_sent_to_the_live_model_or_tool(
+    settings: Settings,
+) -> None:
+    task_id = await run_pipeline_task(settings, parts=1)
+    recordings = await read_recordings(settings, task_id)
+    events = (await read_timeline(settings, task_id)).events
+
+    extra = Mesh([asks_twice, searches_twice, pipeline.collector], model=NO_MODEL)
+    report = await replay_task(extra, task_id, recordings, events)
+    assert {s.agent: s.differences for s in report.steps} == {
+        "planner": [
+            "a call the recording does not have: call 1 (llm call scripted)",
+            "2 calls instead of 1",
+            "the step ended with 'dead_lettered' instead of 'handoff'",
+            "handoffs differ: [worker] before, [] now",
+        ],
+        "worker": [
+            "a call the recording does not have: call 1 (tool call search)",
+            "2 calls instead of 1",
+            "the step ended with 'dead_lettered' instead of 'handoff'",
+            "handoffs differ: [collector] before, [] now",
+        ],
+        "collector": [],
+    }
+    other = await replay_task(_mesh(asks_another_model), task_id, recordings, events)
+    assert other.steps[0].differences[0] == (
+        "a call the recording does not have: call 0 (llm call openai); the recording has a "
+        "llm call to scripted there"
+    )
+    # Nothing live was asked: not the mesh's model, not the other one, not the tool.
+    assert (NO_MODEL.calls, OTHER_MODEL.calls, LIVE_TOOL_CALLS) == (0, 0, [])
+
+
+async def test_handoffs_are_compared_with_the_recording_when_the_events_have_expired(
+    settings: Settings,
+) -> None:
+    task_id = await run_pipeline_task(settings, parts=2)
+    recordings = await read_recordings(settings, task_id)
+
+    # No events at all (expired): the steps' own recordings say what they handed on.
+    fewer = await replay_task(_mesh(one_fewer), task_id, recordings, events=[])
+    assert [s.differences for s in fewer.steps] == [
+        ["handoffs differ: [worker, worker] before, [worker] now"],
+        *[[]] * 4,
+    ]
+    # Same targets, other payloads: each payload diffed.
+    louder = await replay_task(_mesh(shouts), task_id, recordings, events=[])
+    assert [s.differences for s in louder.steps] == [
+        [
+            f"handoff {i} to worker: payload differs:\n--- recorded\n+++ now\n@@ -2,3 +2,3 @@\n"
+            f'   "part": {i},\n-  "text": "sub-question"\n+  "text": "SUB-QUESTION"\n }}'
+            for i in (0, 1)
+        ],
+        *[[]] * 4,
+    ]
+    # Recorded before steps kept their outcome, and no events: said, and not "the same".
+    older = [r.model_copy(update={"outcome": None}) for r in recordings]
+    unknown = await replay_task(_mesh(pipeline.planner), task_id, older, events=[])
+    assert [s.differences for s in unknown.steps] == [[NOT_COMPARED]] * 5
+    assert unknown.first_divergence is not None
+    assert NO_MODEL.calls == 0

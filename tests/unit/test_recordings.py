@@ -96,7 +96,7 @@ async def _step(
 
 def _plain(rec: Recording) -> dict[str, Any]:
     data = rec.model_dump(exclude={"recorded_at", "latency_ms"})
-    for key in ("request_json", "response_json"):
+    for key in ("request_json", "response_json", "handoffs_json", "result_json"):
         data[key] = None if data[key] is None else orjson.loads(data[key])
     return data
 
@@ -125,6 +125,9 @@ def _common(rec_id: str, kind: str, **fields: Any) -> dict[str, Any]:
         "request_json": None,
         "response_json": None,
         "redacted": 0,
+        "outcome": None,
+        "handoffs_json": None,
+        "result_json": None,
     }
     return {**base, **fields}
 
@@ -159,7 +162,16 @@ def _expected(replayed: bool = False) -> list[dict[str, Any]]:
     ]
     parameters = dict.fromkeys(("model", "temperature", "max_tokens", "max_total_tokens"))
     return [
-        _common("h-1:input", "step_input", request_json=handoff, redacted=2),
+        _common(
+            "h-1:input",
+            "step_input",
+            request_json=handoff,
+            redacted=2,
+            # How the step ended, kept with its input for replay to compare against.
+            outcome="result",
+            handoffs_json=[],
+            result_json={"text": "Sure, done."},
+        ),
         _common(
             "h-1:0",
             "tool_call",
@@ -221,7 +233,14 @@ async def test_a_step_records_its_input_and_each_call_in_full_with_redaction() -
 async def test_metadata_mode_records_who_and_what_without_bodies() -> None:
     _, recordings = await _step(redacting("metadata"))
     expected = [
-        {**e, "mode": "metadata", "request_json": None, "response_json": None, "redacted": 0}
+        {
+            **e,
+            "mode": "metadata",
+            "request_json": None,
+            "response_json": None,
+            "result_json": None,
+            "redacted": 0,
+        }
         for e in _expected()
     ]
     assert expected == _comparable(recordings)
@@ -250,3 +269,35 @@ async def test_a_failed_call_is_recorded_with_its_redacted_error_when_the_step_d
         None,
         f"ValueError: card {R} declined for {R}",  # the card by its value, the e-mail by pattern
     )
+    step = recordings[0]
+    assert (step.outcome, step.handoffs_json, step.result_json, step.error) == (
+        "dead_lettered",
+        "[]",
+        None,
+        f"ValueError: card {R} declined for {R}",
+    )
+
+
+async def test_a_step_records_the_handoffs_it_emitted_with_hashes_and_redacted_payloads() -> None:
+    from agentmesh.agents._step_records import payload_hash
+    from tests.apps import pipeline
+
+    policy = Policy.model_validate({"recording": {"redact": {"paths": ["text"]}}})
+    harness = AgentHarness(pipeline.mesh, "planner", policy=policy)
+    recorder = Recorder(policy.recording, harness.topics)
+    await recorder.register(harness.codecs.registry)
+    harness.env = dataclasses.replace(harness.env, recorder=recorder)
+    run = await harness.run(pipeline.Plan(question="why", parts=2))
+
+    step = next(r for r in run.recordings if r.kind == "step_input")
+    assert step.outcome == "handoff"
+    assert step.result_json is None
+    assert orjson.loads(step.handoffs_json or "") == [
+        {
+            "handoff_id": h.handoff_id,
+            "to_agent": "worker",
+            "payload_hash": payload_hash(h),  # of the payload as sent, not as recorded
+            "payload": {"part": i, "text": R},
+        }
+        for i, h in enumerate(run.handoffs)
+    ]

@@ -73,7 +73,8 @@ async def fork_task(
         if step_input.handoff_id in skipped:
             continue  # replaced by what the live steps hand on
         calls = [] if step_input is at else _calls_of(recordings, step_input.handoff_id)
-        ran = await _step(await harness(step_input.agent), step_input, calls)
+        agent = await harness(step_input.agent)
+        ran = await _step(agent, step_input, calls, live=step_input is at)
         report.steps.append(_summary(ran, live=step_input is at))
         if step_input is at:
             live.extend(ran.emitted)

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -25,6 +25,7 @@ from agentmesh.contracts import EventBody, JournalEntry, LlmCall, ToolCall
 from agentmesh.core.policy import Policy, match_tool_call
 
 __all__ = [
+    "RecordedOnly",
     "budget_gate",
     "control_gate",
     "journal_replay",
@@ -165,6 +166,16 @@ def metering(ledger: StepLedger, emit: Emit) -> Interceptor:
     return meter
 
 
+@runtime_checkable
+class RecordedOnly(Protocol):
+    """A journal that answers from recordings only (``agentmesh replay run``): a call it has
+    no answer for must not reach the live model or tool (no network, no cost)."""
+
+    def unanswered(self, call: Call) -> None:
+        """Raise for ``call`` (its recorded failure, or that it was never recorded); return
+        only to let it through (a fork's live steps)."""
+
+
 def journal_replay(
     journal: JournalView, task_id: str, handoff_id: str, codec: Codec
 ) -> Interceptor:
@@ -175,6 +186,8 @@ def journal_replay(
         entry = journal.lookup(handoff_id, call.seq)
         if entry is not None and (entry.kind, entry.target) == (call.kind, call.target):
             return CallResult(decode(call, entry.value_json), replayed=True)
+        if isinstance(journal, RecordedOnly):
+            journal.unanswered(call)  # a replay: raises rather than call anything live
         result = await proceed(call)
         await journal.record(
             JournalEntry(

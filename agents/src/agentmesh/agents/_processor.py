@@ -269,6 +269,9 @@ class RecordProcessor:
             stage = "oversize" if isinstance(exc, _OversizeError) else "handler"
             failed = StepOutcome(outcome.attempts, 0.0, error=exc)
             return await self._failed(record, envelope, failed, before, env, stage=stage)
+        if env.recorder is not None:
+            children = list(zip(outcome.handoffs, emitted, strict=True))
+            env.recorder.finished(envelope, kind, children, outcome.output)
         # Only a step whose records can all be written changes the task's state.
         state = self._state_change(record, envelope, outcome, env)
         return [*state, *out, *self._journal_tombstones(env, envelope, record), *written]
@@ -362,6 +365,8 @@ class RecordProcessor:
             # What remains of the task's budget ran out on the way: a person may extend it.
             return await self._parked(record, envelope, "budget", str(error), events)
         stage = stage or stage_of(error)
+        if env.recorder is not None:
+            env.recorder.finished(envelope, "dead_lettered", error=error)
         letter = await self._dead_letter(record, envelope, stage, error, outcome.attempts)
         events.append(self.event(envelope, finished(record, envelope, "dead_lettered", outcome)))
         failed = TaskFailed(error_class=type(error).__name__, message=str(error)[:2000])
@@ -380,6 +385,8 @@ class RecordProcessor:
         events.append(self.event(envelope, TaskFailed(error_class="Cancelled", message=str(stop))))
         # The step will not run again: what it journaled before the stop goes too.
         env = self.env_for(record.partition)
+        if env.recorder is not None:
+            env.recorder.finished(envelope, "cancelled")
         return [*self._journal_tombstones(env, envelope, record), *self._events(events)]
 
     async def _parked(
@@ -422,6 +429,8 @@ class RecordProcessor:
             on_timeout=on_timeout,
         )
         parked = StepOutcome(attempts=0, duration_ms=0.0)
+        if env.recorder is not None:
+            env.recorder.finished(envelope, "review")
         events.append(self.event(envelope, finished(record, envelope, "review", parked)))
         topic = self.codecs.topics.review_requests
         # Keyed by task: the supervisor keeps all of a task's parked work together.

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import BaseModel
 
 from agentmesh.agents._interceptors import Call, CallResult, Interceptor, Next
 from agentmesh.agents._llm import LlmResponse
 from agentmesh.agents._records import Emission
 from agentmesh.agents._redact import Redactor
-from agentmesh.contracts import Codec, Handoff, Recording, SchemaStore, Topics
+from agentmesh.contracts import Codec, EmittedHandoff, Handoff, Recording, SchemaStore, Topics
 
 if TYPE_CHECKING:
     from agentmesh.core.policy._model import RecordingPolicy
@@ -69,6 +71,45 @@ class Recorder:
         """The step's input and calls, to write in its transaction (the step is forgotten)."""
         step = self._steps.pop(envelope.handoff_id, None) or self._step(envelope)
         return [self._emission(r) for r in (step.input, *step.calls.values())]
+
+    def finished(
+        self,
+        envelope: Handoff[Any],
+        outcome: str,
+        emitted: Sequence[tuple[Handoff[Any], EmittedHandoff]] = (),
+        result: BaseModel | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """How the step ended, kept on its input's recording (written in the same
+        transaction): what replay compares with, whatever the events' retention."""
+        step = self._steps.get(envelope.handoff_id)
+        if step is None:
+            return
+        redact = step.redact.child()
+        handoffs = [
+            {
+                "handoff_id": e.handoff_id,
+                "to_agent": e.to_agent,
+                "payload_hash": e.payload_hash,
+                **({"payload": self._redacted(child.payload, redact)} if self.full else {}),
+            }
+            for child, e in emitted
+        ]
+        kept = None if result is None or not self.full else self._redacted(result, redact)
+        message = None if error is None else redact.text(f"{type(error).__name__}: {error}")
+        step.input = step.input.model_copy(
+            update={
+                "outcome": outcome,
+                "handoffs_json": _dumps(handoffs),
+                "result_json": _dumps(kept),
+                "error": None if message is None else message[:_ERROR_MAX],
+                "redacted": step.input.redacted + (redact.count if self.full else 0),
+            }
+        )
+
+    @staticmethod
+    def _redacted(model: BaseModel, redact: Redactor) -> Any:
+        return redact.data(model.model_dump(mode="json"))
 
     def _step(self, envelope: Handoff[Any]) -> _Step:
         redact = self.redact.child()

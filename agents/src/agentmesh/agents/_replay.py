@@ -9,27 +9,31 @@ version, messages, tools offered, parameters), the tool calls and their argument
 handoffs (targets and payload hashes) and the task's result.
 
 A call the new code makes that the recording does not have (a different prompt, a new tool
-call) has no answer to replay: the step stops there with the difference named.
+call, another model) is refused, never sent to the live model or tool: the step reports
+"a call the recording does not have: ..." and, unless the handler catches the error, stops
+there. A call that failed when recorded fails again with the recorded error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-import orjson
-
-from agentmesh.agents._journal import journal_key
 from agentmesh.agents._mesh import Mesh
 from agentmesh.agents._recorder import Recorder
+from agentmesh.agents._replay_diff import Recorded, call_differences, outcome_differences
+from agentmesh.agents._replay_journal import CallNotRecorded, ReplayJournal
 from agentmesh.agents.testing import AgentHarness
-from agentmesh.contracts import AgentEvent, Handoff, JournalEntry, Recording, StepFinished
+from agentmesh.contracts import AgentEvent, Handoff, Recording, StepFinished
 from agentmesh.core.policy import Policy
 
-__all__ = ["ReplayReport", "StepReplay", "replay_task"]
+__all__ = ["NOT_COMPARED", "ReplayReport", "StepReplay", "replay_task"]
+
+NOT_COMPARED = (
+    "not compared: handoffs and result (the recording predates step outcomes and the "
+    "task's events have expired from <ns>.events; calls were compared)"
+)
 
 
 @dataclass
@@ -89,7 +93,7 @@ async def replay_task(
 
 
 async def _harness(mesh: Mesh, agent: str, policy: Policy) -> AgentHarness:
-    harness = AgentHarness(mesh, agent, policy=policy)
+    harness = AgentHarness(mesh, agent, policy=policy, journal=ReplayJournal())
     # Record what the new code asks, as the recorded run's recorder did (same redaction).
     recorder = Recorder(policy.recording.model_copy(update={"mode": "full"}), harness.topics)
     await recorder.register(harness.codecs.registry)
@@ -102,59 +106,37 @@ class _Ran(StepReplay):
     calls: list[Recording] = field(default_factory=list)
     finished: StepFinished | None = None
     emitted: list[Handoff[Any]] = field(default_factory=list)
+    recorded: Recording | None = None  # the new run's own step-input recording
 
 
-async def _step(harness: AgentHarness, step_input: Recording, calls: list[Recording]) -> _Ran:
+async def _step(
+    harness: AgentHarness, step_input: Recording, calls: list[Recording], *, live: bool = False
+) -> _Ran:
+    """Run one recorded step: answered from ``calls`` only, or (``live``) by the real model."""
     ran = _Ran(step_input.handoff_id, step_input.agent)
     if step_input.request_json is None:
         ran.differences.append("its input was recorded without bodies (recording: metadata)")
         return ran
     inbox = harness.mesh.inbox_model(step_input.agent)
     envelope = inbox.model_validate_json(step_input.request_json)
-    for rec in calls:
-        entry = _journal_entry(rec)
-        if entry is not None:
-            harness.journal.entries[journal_key(entry.handoff_id, entry.seq)] = entry
+    journal = harness.journal
+    if isinstance(journal, ReplayJournal) and not live:
+        journal.serve(step_input.handoff_id, calls)
     run = await harness.run_envelope(envelope)
     ran.calls = sorted((r for r in run.recordings if r.call_id), key=lambda r: r.seq or 0)
+    ran.recorded = next((r for r in run.recordings if r.kind == "step_input"), None)
     ran.finished = next((e.body for e in run.events if isinstance(e.body, StepFinished)), None)
     ran.output = run.output
     ran.emitted = list(run.handoffs)
+    refused = (
+        journal.refused.get(step_input.handoff_id, []) if isinstance(journal, ReplayJournal) else []
+    )
+    ran.differences += refused
     if run.dead_letters:
         letter = run.dead_letters[0]
-        ran.differences.append(f"the step failed: {letter.error_class}: {letter.error_message}")
+        if letter.error_class != CallNotRecorded.__name__:  # said above, more precisely
+            ran.differences.append(f"the step failed: {letter.error_class}: {letter.error_message}")
     return ran
-
-
-def _journal_entry(rec: Recording) -> JournalEntry | None:
-    """The recorded answer as the journal keeps it, for the runtime to replay."""
-    if rec.response_json is None or rec.call_id is None or rec.seq is None:
-        return None
-    response = orjson.loads(rec.response_json)
-    if rec.kind == "llm_call":
-        extra = dict(response.get("extra") or {})
-        if response.get("tool_calls"):
-            extra["tool_calls"] = response["tool_calls"]
-        value: Any = {
-            "text": response.get("text", ""),
-            "provider": rec.target,
-            "model": rec.model,
-            "input_tokens": rec.input_tokens or 0,
-            "output_tokens": rec.output_tokens or 0,
-            "cost_usd": None if rec.cost_usd is None else str(Decimal(rec.cost_usd)),
-            "extra": extra,
-        }
-    else:
-        value = response.get("result")
-    return JournalEntry(
-        task_id=rec.task_id,
-        handoff_id=rec.handoff_id,
-        seq=rec.seq,
-        call_id=rec.call_id,
-        kind="llm" if rec.kind == "llm_call" else "tool",
-        target=rec.target or "",
-        value_json=orjson.dumps(value).decode(),
-    )
 
 
 def _compare(
@@ -164,55 +146,18 @@ def _compare(
     outputs: dict[str, str | None],
     ran: _Ran,
 ) -> list[str]:
-    found = [d for old, new in zip(calls, ran.calls, strict=False) for d in _call_diff(old, new)]
-    if len(calls) != len(ran.calls):
-        found.append(f"{len(ran.calls)} calls instead of {len(calls)}")
-    before = finished.get(step_input.handoff_id)
-    if before is not None and ran.finished is not None:
-        old = [(h.to_agent, h.payload_hash) for h in before.handoffs]
-        new = [(h.to_agent, h.payload_hash) for h in ran.finished.handoffs]
-        if old != new:
-            found.append(
-                f"handoffs differ: {_targets(before)} before, {_targets(ran.finished)} now"
-            )
-    expected = outputs.get(step_input.handoff_id)
-    if expected is not None and ran.output != expected:
-        found.append(f"result differs:\n{_diff(expected, ran.output or '')}")
-    return found
-
-
-def _call_diff(old: Recording, new: Recording) -> list[str]:
-    where = f"call {old.seq} ({old.kind.replace('_', ' ')} {old.target})"
-    if (old.kind, old.target) != (new.kind, new.target):
-        return [f"{where}: now {new.kind.replace('_', ' ')} {new.target}"]
-    found = []
-    if (old.prompt_name, old.prompt_version) != (new.prompt_name, new.prompt_version):
-        found.append(
-            f"{where}: prompt {old.prompt_name}@{old.prompt_version} before, "
-            f"{new.prompt_name}@{new.prompt_version} now"
-        )
-    if old.request_json != new.request_json:
-        found.append(f"{where}: request differs:\n{_diff(old.request_json, new.request_json)}")
-    return found
-
-
-def _targets(step: StepFinished) -> str:
-    return "[" + ", ".join(h.to_agent for h in step.handoffs) + "]"
-
-
-def _diff(old: str | None, new: str | None) -> str:
-    def lines(text: str | None) -> list[str]:
-        if text is None:
-            return ["(nothing)"]
-        try:
-            pretty = orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
-        except orjson.JSONDecodeError:
-            pretty = text
-        return pretty.splitlines()
-
-    return "\n".join(
-        difflib.unified_diff(lines(old), lines(new), "recorded", "now", lineterm="", n=1)
-    )
+    found = call_differences(calls, ran.calls)
+    before = Recorded.of(step_input)
+    if before is not None and ran.recorded is not None:
+        now = Recorded.of(ran.recorded)
+    elif step_input.handoff_id in finished and ran.finished is not None:
+        # Recorded before steps kept their outcome: the task's events still say it.
+        old = finished[step_input.handoff_id]
+        before = Recorded.from_events(old, outputs.get(step_input.handoff_id))
+        now = Recorded.from_events(ran.finished, ran.output)
+    else:
+        return [*found, NOT_COMPARED]
+    return found if now is None else [*found, *outcome_differences(before, now)]
 
 
 def _outputs(events: list[AgentEvent]) -> dict[str, str | None]:

@@ -23,7 +23,9 @@ class Recording(Contract):
     input, the call's ``call_id`` for a call), so a step redone after a crash writes the same
     ids, and only the run that commits is ever visible. ``request_json`` and
     ``response_json`` are redacted by the policy before they are written, and absent in
-    ``metadata`` mode. A recording too large for one Kafka message travels by claim-check.
+    ``metadata`` mode. A step's input recording also says how the step ended (``outcome``,
+    ``handoffs_json``, ``result_json``; absent on recordings written before version 2). A
+    recording too large for one Kafka message travels by claim-check.
     """
 
     recording_id: str
@@ -51,4 +53,17 @@ class Recording(Contract):
     )
     response_json: str | None = Field(default=None, description="what the call answered (JSON)")
     redacted: int = Field(default=0, ge=0, description="values the policy's redaction replaced")
+    # What the step did, on its step_input recording (same transaction): replay compares
+    # against these, so it does not need the task's events (which may have expired).
+    outcome: str | None = Field(
+        default=None, description="step input: how the step ended (as its step_finished says)"
+    )
+    handoffs_json: str | None = Field(
+        default=None,
+        description="step input: the handoffs it emitted (JSON list of handoff_id, to_agent, "
+        "payload_hash and, in full mode, the redacted payload)",
+    )
+    result_json: str | None = Field(
+        default=None, description="step input: the task's result it gave (redacted; full mode)"
+    )
     recorded_at: AwareDatetime = Field(default_factory=utcnow)
