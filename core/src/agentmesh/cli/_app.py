@@ -7,6 +7,7 @@ fast and one part's heavy dependencies are not loaded to run another part's comm
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -17,6 +18,7 @@ from agentmesh.cli._contracts import contracts_app
 from agentmesh.cli._control import control_app
 from agentmesh.cli._demo import demo
 from agentmesh.cli._dlq import dlq_app
+from agentmesh.cli._help import reflow_help
 from agentmesh.cli._infra import infra_app
 from agentmesh.cli._output import err_console
 from agentmesh.cli._replay import replay_app
@@ -29,11 +31,20 @@ from agentmesh.cli._tracing import TracedGroup, configure_for_command
 
 __all__ = ["app", "main"]
 
+
+class _RootGroup(TracedGroup):
+    """The ``agentmesh`` group: the command tree's help is reflowed before anything runs."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        reflow_help(self)
+        return super().main(*args, **kwargs)
+
+
 app = typer.Typer(
     name="agentmesh",
     help="agentmesh: an event-driven mesh for AI agents on Apache Kafka.",
     no_args_is_help=True,
-    cls=TracedGroup,
+    cls=_RootGroup,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
