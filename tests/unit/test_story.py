@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+import orjson
 
 from agentmesh.contracts import (
     AgentEvent,
@@ -12,7 +15,7 @@ from agentmesh.contracts import (
     Recording,
     StepFinished,
 )
-from agentmesh.core.views._story import build_story
+from agentmesh.core.views._story import BREAKER_GRACE, build_story
 
 
 def _event(agent: str, body: object) -> AgentEvent:
@@ -84,3 +87,36 @@ def test_steps_form_a_tree_and_each_call_counts_once_recorded_or_not() -> None:
     assert [u.call_id for u in worker.usage] == ["h1:0"]  # no recording: its usage event
     assert (story.tokens, root.tokens, worker.tokens) == (20, 10, 10)
     assert story.decisions == [audit]
+
+
+def _breaker(subject: str, to: str, at: datetime) -> AuditRecord:
+    return AuditRecord(
+        chain="0",
+        seq=0,
+        prev_sha256="0" * 64,
+        sha256="1" * 64,
+        at=at,
+        actor="supervisor",
+        decision="breaker_transition",
+        task_id=None,
+        subject=subject,
+        details_json=orjson.dumps({"from": "closed", "to": to, "reason": "r"}).decode(),
+    )
+
+
+def test_breaker_moves_of_what_the_task_called_while_it_ran_are_in_its_story() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        AgentEvent(task_id="t", agent="planner", instance="i", seq=0, at=t0, body=_llm("h0:0")),
+        AgentEvent(task_id="t", agent="planner", instance="i", seq=1, at=t0, body=_done("h0")),
+    ]
+    opened_before = _breaker("model:p", "open", t0 - timedelta(minutes=5))
+    closed_long_before = _breaker("model:p", "closed", t0 - timedelta(minutes=9))
+    opened_after = _breaker("model:p", "half_open", t0 + timedelta(seconds=20))
+    too_late = _breaker("model:p", "closed", t0 + BREAKER_GRACE + timedelta(seconds=1))
+    other_tool = _breaker("tool:unused", "open", t0 + timedelta(seconds=1))
+    audit = [closed_long_before, opened_before, opened_after, too_late, other_tool]
+
+    story = build_story("t", events, [], audit)
+    # The open breaker the task met, and the move during it (the supervisor lags its events).
+    assert story.decisions == [opened_before, opened_after]

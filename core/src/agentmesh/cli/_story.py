@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from rich.tree import Tree
 
 from agentmesh.cli._output import out_console
@@ -38,7 +39,7 @@ def _add(parent: Tree, step: StepNode) -> None:
         highlight=False,
     )
     if step.input_json is not None:
-        branch.add(f"input {_short(step.input_json)}", highlight=False)
+        branch.add(f"input {_short(_payload(step.input_json))}", highlight=False)
     for call in step.calls:
         what = call.target if call.kind == "tool_call" else f"{call.target}/{call.model}"
         prompt = f" prompt {call.prompt_name}@{call.prompt_version}" if call.prompt_name else ""
@@ -54,6 +55,18 @@ def _add(parent: Tree, step: StepNode) -> None:
             branch.add(f"→ {h['to_agent']} (not handled yet)  [dim]{h['handoff_id']}[/]")
     for child in step.children:
         _add(branch, child)
+
+
+def _payload(envelope_json: str) -> str:
+    """The input's payload (what the agent was given), not the envelope around it: the ids,
+    budget and context are in --json."""
+    try:
+        envelope = orjson.loads(envelope_json)
+    except orjson.JSONDecodeError:
+        return envelope_json
+    if not isinstance(envelope, dict) or "payload" not in envelope:
+        return envelope_json
+    return orjson.dumps(envelope["payload"]).decode()
 
 
 def _short(text: str | None) -> str:

@@ -3,7 +3,8 @@ what it handed on, and what the supervisor decided about the task.
 
 Built from three topics: ``<ns>.events`` (every step's outcome and the handoffs it emitted,
 every call's usage), ``<ns>.recordings`` (each step's input and each call's full request and
-response) and ``<ns>.audit`` (budget stops, reviews, releases, dead letters). A step is one
+response) and ``<ns>.audit`` (budget stops, reviews, releases, dead letters, and the breaker
+moves of what the task called while it ran). A step is one
 input an agent handled (a handoff id); its children are the steps that handled the handoffs
 it emitted, so a fan-out is a step with several children, and a fan-in shows as several
 steps of the same agent each adding to the waiting state, the last one handing on.
@@ -11,6 +12,7 @@ steps of the same agent each adding to the waiting state, the last one handing o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -132,10 +134,57 @@ def build_story(
     for n in nodes.values():
         n.children = [nodes[h["handoff_id"]] for h in n.handoffs if h["handoff_id"] in nodes]
     roots = [n for n in nodes.values() if n.handoff_id not in children]
-    story = TaskStory(task_id, roots, [d for d in decisions if d.task_id == task_id])
+    about_task = [d for d in decisions if d.task_id == task_id]
+    breakers = _breakers_met(decisions, nodes.values(), events)
+    story = TaskStory(task_id, roots, sorted([*about_task, *breakers], key=lambda d: d.at))
     story.tokens = sum(n.tokens for n in nodes.values())
     story.cost_usd = sum((n.cost_usd for n in nodes.values()), Decimal(0))
     return story
+
+
+BREAKER_GRACE = timedelta(seconds=60)
+"""How long after a task's last event a breaker transition still counts as the task's: the
+supervisor moves a breaker once it has folded the calls' events, a little after them."""
+
+
+def _breakers_met(
+    decisions: list[AuditRecord], steps: Iterable[StepNode], events: list[AgentEvent]
+) -> list[AuditRecord]:
+    """Breaker transitions of the tools and model providers the task's steps called, during
+    the task's time: the last one before its first event when it left the breaker open or
+    half-open (the task met it so), and every one up to ``BREAKER_GRACE`` after its end.
+
+    The supervisor audits breakers per tool or provider, with no task (one breaker serves
+    every task), so they are matched by what the task called and when."""
+    if not events:
+        return []
+    targets = _called(steps)
+    start, end = min(e.at for e in events), max(e.at for e in events) + BREAKER_GRACE
+    moves = sorted(
+        (d for d in decisions if d.decision == "breaker_transition" and d.subject in targets),
+        key=lambda d: d.at,
+    )
+    before: dict[str, AuditRecord] = {}
+    for d in moves:
+        if d.at < start:
+            before[d.subject] = d
+    met = [d for d in before.values() if _json(d.details_json).get("to") != "closed"]
+    return [*met, *(d for d in moves if start <= d.at <= end)]
+
+
+def _called(steps: Iterable[StepNode]) -> set[str]:
+    """Breaker keys (``tool:<name>``, ``model:<provider>``, ``agent:<name>``) of the task."""
+    found: set[str] = set()
+    for step in steps:
+        if step.agent is not None:
+            found.add(f"agent:{step.agent}")
+        for rec in step.calls:
+            found.add(f"{'model' if rec.kind == 'llm_call' else 'tool'}:{rec.target}")
+        for usage in step.usage:
+            found.add(
+                f"model:{usage.provider}" if isinstance(usage, LlmCall) else f"tool:{usage.tool}"
+            )
+    return found
 
 
 def _fold_events(events: list[AgentEvent], node: Any) -> None:
@@ -208,7 +257,8 @@ async def _decisions(settings: Settings, task_id: str) -> list[AuditRecord]:
                 audit = await codec.decode(rec.value or b"")
             except DecodeError:
                 continue
-            if audit.task_id == task_id:
+            # Breaker moves have no task: build_story keeps those of what the task called.
+            if audit.task_id == task_id or audit.decision == "breaker_transition":
                 found.append(audit)
     finally:
         await registry.close()
