@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from agentmesh.agents._submit import submit_task
 from agentmesh.contracts import SchemaRegistry, Topics
@@ -17,6 +18,7 @@ from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_admi
 from tests.apps import pipeline
 from tests.apps.pipeline import Plan
 from tests.conftest import _delete_topics
+from tests.kafka_helpers import drain
 from tests.runtime_helpers import events_of, inbox_of, running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -89,3 +91,75 @@ async def test_a_task_is_copied_into_a_sandbox_where_an_agent_runs_against_it(
 
     with pytest.raises(SliceError, match="is not fresh"):
         await copy_slice(settings, SliceSpec(into=sandbox.namespace))
+
+
+async def _records(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = make_consumer(
+        KafkaConnection.from_settings(settings), topic, options=ConsumerOptions(group_id=None)
+    )
+    await consumer.start()
+    try:
+        return await drain(consumer, None, timeout=2)
+    finally:
+        await consumer.stop()
+
+
+async def test_a_time_range_and_an_offset_range_copy_exactly_their_records(
+    settings: Settings, sandbox: Settings
+) -> None:
+    registry = SchemaRegistry(settings.registry_url)
+    try:
+        ids = []
+        for q in ("early", "middle", "late"):
+            task = await submit_task(settings, pipeline.mesh, "planner", Plan(question=q), registry)
+            ids.append(task.task_id)
+            await asyncio.sleep(0.3)  # apart in time: the range's bounds fall between them
+    finally:
+        await registry.close()
+    src = Topics(settings.namespace)
+    source = {r.key.decode(): r for r in await _records(settings, src.tasks) if r.key}
+    early, middle, late = (source[i] for i in ids)
+    before = await _ends(settings)
+
+    # --since/--until: between the first and second, and the second and third submissions.
+    since = _between(early, middle)
+    until = _between(middle, late)
+    timed = SliceSpec(into=sandbox.namespace, since=since, until=until)
+    report = await copy_slice(settings, timed)
+    assert report.copied[src.tasks] == 1
+    copied = await _records(sandbox, Topics(sandbox.namespace).tasks)
+    assert [(r.key, r.partition, r.timestamp) for r in copied] == [
+        (middle.key, middle.partition, middle.timestamp)  # its key, partition and time kept
+    ]
+    assert await _ends(settings) == before
+
+    # --from offsets: on every partition of the tasks topic, the first record from the
+    # middle submission on (or the partition's end); the early task is left behind.
+    starts = {
+        ("tasks", p): min(
+            (
+                r.offset
+                for r in source.values()
+                if r.partition == p and r.timestamp >= middle.timestamp
+            ),
+            default=end,
+        )
+        for (topic, p), end in before.items()
+        if topic == src.tasks
+    }
+    offsets = f"{sandbox.namespace}-from"
+    try:
+        report = await copy_slice(settings, SliceSpec(into=offsets, from_offsets=starts))
+        copied = await _records(
+            settings.model_copy(update={"namespace": offsets}), f"{offsets}.tasks"
+        )
+        assert sorted(r.key for r in copied) == sorted([middle.key, late.key])
+        assert report.copied[src.tasks] == 2
+    finally:
+        await _delete_topics(KafkaConnection(bootstrap=settings.bootstrap), offsets)
+    assert await _ends(settings) == before  # the source was only read
+
+
+def _between(a: ConsumerRecord[bytes, bytes], b: ConsumerRecord[bytes, bytes]) -> datetime:
+    assert a.timestamp < b.timestamp, "submissions 0.3 s apart got the same timestamp"
+    return datetime.fromtimestamp((a.timestamp + b.timestamp) / 2000, tz=UTC)
