@@ -11,7 +11,14 @@ import orjson
 import pytest
 
 from agentmesh.agents._submit import submit_task
-from agentmesh.contracts import AuditRecord, ReviewDecision, ReviewRequest, SchemaRegistry, Topics
+from agentmesh.contracts import (
+    AuditRecord,
+    Budget,
+    ReviewDecision,
+    ReviewRequest,
+    SchemaRegistry,
+    Topics,
+)
 from agentmesh.core import Settings
 from agentmesh.core.views import read_ledger
 from tests.apps import governed
@@ -101,3 +108,79 @@ async def test_an_approval_that_cannot_let_the_work_go_on_is_refused_and_kept_pa
         (dead,) = [d for d in await dead_letters(s, 1) if d.task_id == task.task_id]
     assert dead.error_message.startswith("rejected by alice: too expensive; the task used ")
     assert "steps 4 of 3" in dead.error_message
+
+
+async def test_one_approval_of_a_fan_outs_budget_stop_extends_the_task_once_and_it_completes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The demo question with 300 tokens: the planner's three researchers share what it left
+    (69, 68, 68 tokens) and each parks its step (its share cannot pay for its next call; the
+    task's ledger is at 95 of 300, not over it). One approval releases all three: the task's
+    limit grows once by the sample policy's extension (10,000 tokens), the branches share
+    it, and the task completes with no budget breach and no second review."""
+    from agentmesh_examples import research
+    from agentmesh_examples.research import DEFAULT_QUESTION, ResearchQuestion
+    from tests.runtime_helpers import events_of, inbox_of
+
+    policy = Path(research.__file__).parent / "policy.yaml"
+    s = settings.model_copy(update={"policy": policy})
+    sup = SupervisorProcess(s, policy, tmp_path).start()
+    await sup.wait_ready()
+    topics = Topics(s.namespace)
+    try:
+        async with running(research.mesh, ["planner", "researcher", "writer", "reviewer"], s):
+            registry = SchemaRegistry(s.registry_url)
+            question = ResearchQuestion(question=DEFAULT_QUESTION)
+            budget = Budget(max_tokens=300)
+            task = await submit_task(s, research.mesh, "planner", question, registry, budget=budget)
+            await registry.close()
+
+            async def parked() -> list[ReviewRequest]:
+                found = await decoded(s, topics.review_requests, ReviewRequest, None, timeout=1)
+                return [r for r in found if r.task_id == task.task_id]
+
+            async def three() -> bool:
+                return len(await parked()) == 3
+
+            await wait_for(three, timeout=90)
+            before = await read_ledger(s, task.task_id)
+            assert before is not None
+            assert (before.status, before.tokens, before.budget.max_tokens) == ("running", 95, 300)
+            first, *_ = await parked()
+            assert first.reason.startswith("budget exceeded: tokens used 0 + ")  # its share
+            await send_decision(s, _decision(first, "approve"))
+
+            async def completed() -> bool:
+                events = await events_of(s, None, timeout=1)
+                return any(
+                    e.task_id == task.task_id and e.body.kind == "task_completed" for e in events
+                )
+
+            await wait_for(completed, timeout=90)
+            events = [e for e in await events_of(s, None, timeout=1) if e.task_id == task.task_id]
+            shares = await inbox_of(s, research.mesh, "researcher", 6)
+
+            async def folded() -> bool:
+                ledger = await read_ledger(s, task.task_id)
+                return ledger is not None and ledger.status == "completed"
+
+            await wait_for(folded, timeout=30)
+            ledger = await read_ledger(s, task.task_id)
+            assert ledger is not None
+            decisions = [a.decision for a in await _audit(s, task.task_id)]
+            requests = await parked()
+    finally:
+        sup.terminate()
+    # One approval, one extension, no new stop and no second review.
+    assert "budget_breach" not in decisions
+    assert (decisions.count("budget_extended"), decisions.count("review_released")) == (1, 3)
+    assert len(requests) == 3
+    assert (ledger.extensions, ledger.budget.max_tokens) == (1, 10_300)
+    # The released branches share the extension as a fan-out shares what remains: the
+    # planner's 205 tokens and the 10,000 added, in all (each parked copy + its share).
+    handed = [h.budget.max_tokens or 0 for h in shares if h.task_id == task.task_id]
+    assert sorted(handed[:3]) == [68, 68, 69]
+    assert sum(handed[3:]) == 205 + 10_000
+    calls = {e.body.call_id: e.body for e in events if e.body.kind == "llm_call"}
+    spent = sum(c.input_tokens + c.output_tokens for c in calls.values())
+    assert spent == ledger.tokens <= 10_300

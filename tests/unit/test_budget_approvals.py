@@ -134,3 +134,18 @@ def test_a_budget_item_shows_the_tasks_totals_and_why_approving_would_be_refused
         "max_hops": None,
     }
     assert shown["approval_blocked"] == _stopped_at(932, policy).approval_blocked(policy, utcnow())
+
+
+def test_the_branches_one_approval_releases_share_the_extension_as_a_fan_out_shares() -> None:
+    from decimal import Decimal
+
+    from agentmesh.supervisor._ledger import extend, shared_extension
+
+    policy = _policy({"steps": 20, "cost_usd": 0.25, "hops": 5, "deadline_s": 300})
+    shares = shared_extension(policy, 3)
+    assert [(s.tokens, s.steps) for s in shares] == [(3334, 7), (3333, 7), (3333, 6)]
+    assert sum(s.cost_usd for s in shares) == Decimal("0.25")
+    assert {(s.hops, s.deadline_s) for s in shares} == {(5, 300)}  # each chain keeps them
+    handed = extend(Budget(max_tokens=69, max_hops=2), policy, shares[0])
+    assert (handed.max_tokens, handed.max_hops) == (69 + 3334, 7)
+    assert shared_extension(policy, 1) == [policy.budgets.extension]

@@ -117,8 +117,11 @@ def test_approving_a_budget_review_extends_the_budget_and_resumes() -> None:
     ledger = TaskLedger(task_id="t")
     ledger.event(_llm("t", 1), policy)
     assert ledger.event(_llm("t", 1), policy) is not None
-    ledger.extend(policy, utcnow())
+    assert ledger.extend(policy, ["r1", "r2"])
     assert (ledger.status, ledger.budget.max_steps) == ("running", 6)
+    # The same decision again (a retry, a redelivery) extends nothing more.
+    assert not ledger.extend(policy, ["r2"])
+    assert (ledger.extensions, ledger.budget.max_steps) == (1, 6)
     assert ledger.event(_llm("t", 1), policy) is None
 
 

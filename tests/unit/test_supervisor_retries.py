@@ -171,7 +171,8 @@ async def test_a_release_whose_outputs_fail_leaves_the_ledger_to_be_resumed_on_r
 async def test_a_budget_the_agent_ran_out_of_is_extended_once_in_the_ledger_too() -> None:
     """The agent carries the task's budget and parks its work at the limit, before the
     ledger is over it: approving still extends the ledger (or the supervisor would stop the
-    task at its very next call), and only once for the task's several parked items."""
+    task at its very next call), only once for the task's several parked items (one
+    decision releases them together), and once again if that decision is tried again."""
     policy = Policy.model_validate(
         {"budgets": {"default": {"max_steps": 2}, "extension": {"steps": 3}}}
     )
@@ -201,9 +202,11 @@ async def test_a_budget_the_agent_ran_out_of_is_extended_once_in_the_ledger_too(
     first, second = (
         _parked("budget", rid).model_copy(update={"parked_value": parked}) for rid in ("r1", "r2")
     )
-    await actions.act("t1", [Release(first, ("alice",), None, "ok")], "cause")
-    await actions.act("t1", [Release(second, ("alice",), None, "ok")], "cause")
+    group = [Release(first, ("alice",), None, "ok"), Release(second, ("alice",), None, "ok")]
+    await actions.act("t1", group, "cause")
+    await actions.act("t1", group, "cause")  # e.g. delivered again after a restart
     assert (ledgers["t1"].status, ledgers["t1"].budget.max_steps) == ("running", 5)
+    assert (ledgers["t1"].extensions, ledgers["t1"].extended_for) == (1, ["r1", "r2"])
     assert out.seen("audit").count("budget_extended") == 1
 
 

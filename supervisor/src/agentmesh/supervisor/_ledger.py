@@ -8,7 +8,7 @@ ledger and its offsets are one table value, written to the changelog together.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -24,13 +24,16 @@ from agentmesh.contracts import (
     TaskSubmitted,
     ToolCall,
 )
-from agentmesh.core.policy import Policy, effective_budget
+from agentmesh.core.policy import Extension, Policy, effective_budget
 
-__all__ = ["Breach", "TaskLedger", "extend"]
+__all__ = ["Breach", "TaskLedger", "extend", "shared_extension"]
 
 # The ledger is rewritten to the changelog on every event: keep it small. A loop repeats the
 # same handoff, so the most recent distinct handoffs are the ones worth counting.
 _MAX_TRACKED_HANDOFFS = 64
+# Review ids whose approval extended the ledger: enough to recognise a decision tried again.
+_MAX_EXTENDED_FOR = 32
+_USD_STEP = Decimal(1).scaleb(-10)  # the precision a budget's cost travels with
 
 
 class Breach(BaseModel):
@@ -68,6 +71,10 @@ class TaskLedger(BaseModel):
     stopped_for: str | None = None
     cost_reviewed: bool = False
     extensions: int = 0
+    extended_for: list[str] = Field(
+        default_factory=list,
+        description="the budget reviews whose approval extended the limits (each once)",
+    )
     extra_hops: int = Field(
         default=0, description="hops allowed beyond the budget by approved hop-limit reviews"
     )
@@ -250,8 +257,7 @@ class TaskLedger(BaseModel):
         """Why approving a budget review could not let the task go on, if it could not:
         the policy's extension leaves a limit the task has used up still used up."""
         trial = self.clone()
-        if trial.status == "stopped" or trial.spent(now):
-            trial.budget = extend(trial.budget, policy)
+        trial.budget = extend(trial.budget, policy)  # what approving it would do
         ext, now_b, b = policy.budgets.extension, self.budget, trial.budget
         short = [
             f"{name}: used {used}, approving would allow {limit} "
@@ -272,11 +278,19 @@ class TaskLedger(BaseModel):
             "budgets.extension in the policy and approve again"
         )
 
-    def extend(self, policy: Policy, now: datetime) -> None:
-        """A reviewer approved more budget: apply the policy's extension and run again."""
+    def extend(self, policy: Policy, review_ids: list[str]) -> bool:
+        """A reviewer approved more budget for the parked items ``review_ids`` (decided
+        together): apply the policy's extension once, and run again if stopped. False, and
+        nothing changed, when one of them extended it already (the decision tried again
+        after a failed send, or delivered again after a restart)."""
+        if any(r in self.extended_for for r in review_ids):
+            return False
         self.extensions += 1
+        self.extended_for = [*self.extended_for, *review_ids][-_MAX_EXTENDED_FOR:]
         self.budget = extend(self.budget, policy)
-        self.resume(policy)
+        if self.status == "stopped":
+            self.resume(policy)
+        return True
 
     def resume(self, policy: Policy) -> bool:
         """A reviewer approved what stopped the task: run again; True if it allowed more hops.
@@ -298,9 +312,10 @@ class TaskLedger(BaseModel):
         return True
 
 
-def extend(budget: Budget, policy: Policy) -> Budget:
-    """``budget`` plus the policy's extension (unlimited stays unlimited)."""
-    ext = policy.budgets.extension
+def extend(budget: Budget, policy: Policy, share: Extension | None = None) -> Budget:
+    """``budget`` plus the policy's extension, or ``share`` of it (unlimited stays
+    unlimited)."""
+    ext = policy.budgets.extension if share is None else share
 
     def plus(value: int | None, more: int) -> int | None:
         return None if value is None else value + more
@@ -314,6 +329,30 @@ def extend(budget: Budget, policy: Policy) -> Budget:
         if budget.deadline is None
         else max(budget.deadline, datetime.now(UTC)) + timedelta(seconds=ext.deadline_s),
     )
+
+
+def shared_extension(policy: Policy, branches: int) -> list[Extension]:
+    """The policy's extension divided among the ``branches`` parked handoffs one approval
+    releases, the way a fan-out divides what remains: tokens, steps and cost in equal shares
+    that add up to the extension exactly (the task's limit grows by it once, so its branches
+    together may spend no more); hops and the deadline bound each chain, so each keeps them."""
+    ext = policy.budgets.extension
+    if branches <= 1:
+        return [ext] * branches
+    tokens = _int_shares(ext.tokens, branches)
+    steps = _int_shares(ext.steps, branches)
+    cost = (ext.cost_usd / branches).quantize(_USD_STEP, rounding=ROUND_FLOOR)
+    costs = [ext.cost_usd - cost * (branches - 1), *[cost] * (branches - 1)]
+    return [
+        ext.model_copy(update={"tokens": t, "steps": s, "cost_usd": c})
+        for t, s, c in zip(tokens, steps, costs, strict=True)
+    ]
+
+
+def _int_shares(total: int, n: int) -> list[int]:
+    """``n`` shares adding up to ``total`` exactly: the first ``total % n`` larger by one."""
+    share, extra = divmod(total, n)
+    return [share + (1 if i < extra else 0) for i in range(n)]
 
 
 def _epoch() -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,11 +11,12 @@ from agentmesh.contracts import (
     RELEASED_AT_HEADER,
     REVIEW_ID_HEADER,
     EditRejected,
+    ReviewRequest,
     TaskFailed,
     rewrite_handoff,
 )
-from agentmesh.core.policy import Policy
-from agentmesh.supervisor._ledger import TaskLedger, extend
+from agentmesh.core.policy import Extension, Policy
+from agentmesh.supervisor._ledger import TaskLedger, extend, shared_extension
 from agentmesh.supervisor._outputs import ACTOR, Outputs, parked_dead_letter
 from agentmesh.supervisor._reviews import (
     TASK_LEVEL,
@@ -38,14 +40,20 @@ class ReviewActions:
         self.policy = policy
         self.dlq_topic = dlq_topic
 
-    async def act(self, task_id: str, actions: list[ReviewAction], cause: str) -> None:
+    async def act(self, task_id: str, actions: Sequence[ReviewAction], cause: str) -> None:
+        # One decision releases every task-level item at once: the task's ledger is resumed
+        # (and extended) once for all of them, and the branches share the extension.
+        released = [a for a in actions if isinstance(a, Release) and a.request.kind in TASK_LEVEL]
+        shares = await self._resume(task_id, released, cause) if released else {}
         for action in actions:
             with parked(action):  # what is decided joins the parked work's trace
-                await self._act(task_id, action, cause)
+                await self._act(task_id, action, cause, shares)
 
-    async def _act(self, task_id: str, action: ReviewAction, cause: str) -> None:
+    async def _act(
+        self, task_id: str, action: ReviewAction, cause: str, shares: dict[str, Extension]
+    ) -> None:
         if isinstance(action, Release):
-            await self._release(task_id, action, cause)
+            await self._release(task_id, action, cause, shares.get(action.request.review_id))
         elif isinstance(action, Reject):
             await self._reject(task_id, action, cause)
         elif isinstance(action, Refuse):
@@ -80,39 +88,50 @@ class ReviewActions:
             },
         )
 
-    async def _release(self, task_id: str, action: Release, cause: str) -> bool:
+    async def _resume(
+        self, task_id: str, released: list[Release], cause: str
+    ) -> dict[str, Extension]:
+        """Resume the task whose task-level items one decision released; for approved budget
+        items, extend its ledger once (the policy's extension) and split that extension among
+        the parked handoffs (review id → share), as a fan-out splits what remains: together
+        the branches may spend what the task's limit grew by, not that many times it."""
+        stored: TaskLedger | None = self.ledgers.get(task_id)
+        # A copy, stored once the outputs about it went out: if one fails and the decision
+        # is tried again, it is extended and resumed again from the stored ledger.
+        ledger = TaskLedger(task_id=task_id) if stored is None else stored.clone()
+        budget = [a.request for a in released if a.request.kind == "budget"]
+        # Whether the ledger is stopped, at its limit or short of it (an agent parks a branch
+        # whose own share ran out while the task as a whole has some left), the approval is
+        # more budget: in the ledger once per decision (the items' ids say it was paid), as
+        # in the released handoffs. Stopped by a loop or hop limit: resumed, hops moved.
+        first = released[0]
+        ids = sorted(r.review_id for r in budget)
+        if budget and ledger.extend(self.policy, ids):
+            await self._extended(task_id, ledger, first, cause, kind="budget", reviews=ids)
+        elif ledger.status == "stopped" and ledger.resume(self.policy):
+            await self._extended(task_id, ledger, first, cause, kind=first.request.kind, reviews=[])
+        approved = f"review {first.request.review_id} approved by {', '.join(first.reviewers)}"
+        await self.out.command("task", task_id, "resume", approved, cause=cause)
+        self.ledgers[task_id] = ledger
+        # A claim ticket is not a handoff: its budget travels in the claimed bytes, unchanged.
+        rewritable = [r.review_id for r in budget if not _claimed(r)]
+        return dict(zip(rewritable, shared_extension(self.policy, len(rewritable)), strict=True))
+
+    async def _release(
+        self, task_id: str, action: Release, cause: str, share: Extension | None
+    ) -> bool:
         req = action.request
         budget_fn = None
-        if req.kind in TASK_LEVEL:
-            stored: TaskLedger | None = self.ledgers.get(task_id)
-            # A copy, stored once the outputs about it went out: if one fails and the
-            # decision is tried again, the ledger is still stopped and is resumed again.
-            ledger = TaskLedger(task_id=task_id) if stored is None else stored.clone()
-            now = datetime.now(UTC)
-            # Stopped by this ledger, or parked by the agent as its carried budget ran out
-            # (the ledger is then at its limit, not over it): either way the approval is
-            # more budget, here as in the released handoff. Once: an extended ledger is
-            # neither stopped nor spent, so the task's other parked items add nothing.
-            if req.kind == "budget" and (ledger.status == "stopped" or ledger.spent(now)):
-                ledger.extend(self.policy, now)
-                await self._extended(task_id, ledger, action, cause)
-            elif ledger.status == "stopped" and ledger.resume(self.policy):
-                await self._extended(task_id, ledger, action, cause)  # more hops
-            if req.kind == "budget":
-                policy = self.policy
-                budget_fn = lambda b: extend(b, policy)  # noqa: E731
-            approved = f"review {req.review_id} approved by {', '.join(action.reviewers)}"
-            await self.out.command("task", task_id, "resume", approved, cause=cause)
-            self.ledgers[task_id] = ledger
-        claimed = any(h.key == CLAIM_HEADER for h in req.parked_headers)
+        if share is not None:
+            policy = self.policy
+            budget_fn = lambda b: extend(b, policy, share)  # noqa: E731
         try:
-            _no_edit_of_claimed(claimed, action.edited_payload_json)
+            _no_edit_of_claimed(_claimed(req), action.edited_payload_json)
             value = await rewrite_handoff(
                 self.out.review_codec.registry,
                 req.parked_value,
                 payload_json=action.edited_payload_json,
-                # A ticket is not a handoff: its budget travels in the claimed bytes.
-                budget_fn=None if claimed else budget_fn,
+                budget_fn=budget_fn,
             )
         except EditRejected as exc:
             await self._reject(task_id, Reject(req, ACTOR, str(exc)), cause)
@@ -138,18 +157,24 @@ class ReviewActions:
         return True
 
     async def _extended(
-        self, task_id: str, ledger: TaskLedger, action: Release, cause: str
+        self,
+        task_id: str,
+        ledger: TaskLedger,
+        action: Release,
+        cause: str,
+        *,
+        kind: str,
+        reviews: list[str],
     ) -> None:
+        details: dict[str, Any] = {
+            "by": list(action.reviewers),
+            "kind": kind,
+            "budget": ledger.budget.model_dump(mode="json"),
+        }
+        if reviews:
+            details["reviews"] = reviews  # the parked items that share the extension
         await self.out.audit(
-            "budget_extended",
-            cause=cause,
-            subject=task_id,
-            task_id=task_id,
-            details={
-                "by": list(action.reviewers),
-                "kind": action.request.kind,
-                "budget": ledger.budget.model_dump(mode="json"),
-            },
+            "budget_extended", cause=cause, subject=task_id, task_id=task_id, details=details
         )
 
     async def _reject(self, task_id: str, action: Reject, cause: str) -> None:
@@ -203,6 +228,10 @@ def usage(ledger: TaskLedger | None, policy: Policy) -> dict[str, Any]:
         },
         "approval_blocked": ledger.approval_blocked(policy, datetime.now(UTC)),
     }
+
+
+def _claimed(req: ReviewRequest) -> bool:
+    return any(h.key == CLAIM_HEADER for h in req.parked_headers)
 
 
 def _no_edit_of_claimed(claimed: bool, edited: str | None) -> None:
