@@ -98,6 +98,10 @@ bench-gateway: install ## Gateway POST /v1/tasks latency (p50/p99) vs GET /healt
 bench-supervisor: install ## Supervisor events/s (budgets, breakers on) vs a bare faust counter
 	$(RUN) python -m bench.supervisor $(BENCH_ARGS)
 
+.PHONY: bench-replay
+bench-replay: install ## Steps/s `replay run` re-runs from recordings vs the same tasks run live
+	$(RUN) python -m bench.replay $(BENCH_ARGS)
+
 IMAGE ?= agentmesh
 .PHONY: image
 image: ## Build the agentmesh image and the sample mesh's on top of it (IMAGE_ARGS: more build args; docs/deploy.md)

@@ -15,7 +15,15 @@ from typing import Any
 
 from agentmesh.agents import Mesh
 from agentmesh.agents._worker import AgentWorker, WorkerOptions
-from agentmesh.contracts import AgentEvent, Codec, DeadLetter, Handoff, SchemaRegistry, Topics
+from agentmesh.contracts import (
+    AgentEvent,
+    Budget,
+    Codec,
+    DeadLetter,
+    Handoff,
+    SchemaRegistry,
+    Topics,
+)
 from agentmesh.core import Settings
 from tests.kafka_helpers import read_all
 
@@ -218,7 +226,9 @@ async def dead_letters(
         await registry.close()
 
 
-async def run_pipeline_task(settings: Settings, question: str = "why", parts: int = 2) -> str:
+async def run_pipeline_task(
+    settings: Settings, question: str = "why", parts: int = 2, budget: Budget | None = None
+) -> str:
     """Submit one task to the pipeline test mesh and run its agents until every part reached
     the collector (the task recorded end to end); its id."""
     from agentmesh.agents._submit import submit_task
@@ -227,7 +237,7 @@ async def run_pipeline_task(settings: Settings, question: str = "why", parts: in
     registry = SchemaRegistry(settings.registry_url)
     try:
         plan = pipeline.Plan(question=question, parts=parts)
-        task = await submit_task(settings, pipeline.mesh, "planner", plan, registry)
+        task = await submit_task(settings, pipeline.mesh, "planner", plan, registry, budget=budget)
     finally:
         await registry.close()
 

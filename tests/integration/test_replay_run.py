@@ -3,6 +3,7 @@ same thing, twice; changed code diverges at the step that changed, and says how.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from agentmesh.agents import Context, Mesh, Outgoing, ScriptedModel, StepPolicy, agent, tool
 from agentmesh.agents._llm import LlmRequest, LlmResponse
 from agentmesh.agents._replay import NOT_COMPARED, replay_task
+from agentmesh.contracts import Budget
 from agentmesh.core import Settings
 from agentmesh.core.views import read_timeline
 from agentmesh.core.views._recordings import read_recordings
@@ -121,6 +123,8 @@ async def test_the_cli_replays_a_recorded_task_and_exits_1_at_a_divergence(
     forked = await cli_json(settings, "replay", "run", task_id, *app, "--live-from", "1")
     assert [s["live"] for s in forked["steps"]] == [True, True, True]
     assert forked["output"] == forked["original_output"]  # the same scripted answers
+    assert forked["usage"] == forked["original_usage"]  # the same calls, metered again
+    assert forked["usage"]["tokens"] > 0
 
 
 FEWER = Mesh([one_fewer, pipeline.worker, pipeline.collector], model=NO_MODEL)
@@ -251,3 +255,31 @@ async def test_handoffs_are_compared_with_the_recording_when_the_events_have_exp
     assert [s.differences for s in unknown.steps] == [[NOT_COMPARED]] * 5
     assert unknown.first_divergence is not None
     assert NO_MODEL.calls == 0
+
+
+async def test_a_forks_live_calls_are_metered_and_its_budget_stops_it(settings: Settings) -> None:
+    """Recorded within a budget of 2 steps (the planner's call, the worker's search); the
+    fork's planner asks its model twice, so the worker's share is spent: it is parked for its
+    budget, as in the mesh. The fork's live calls are metered (tokens and cost)."""
+    from agentmesh.agents._fork import fork_task
+
+    task_id = await run_pipeline_task(settings, parts=1, budget=Budget(max_steps=2))
+    recordings = await read_recordings(settings, task_id)
+    events = (await read_timeline(settings, task_id)).events
+    assert any(e.body.kind == "task_completed" for e in events)  # the recorded run fitted
+    model = ScriptedModel(["two words"], loop=True)
+    greedy = Mesh([asks_twice, pipeline.worker, pipeline.collector], model=model)
+
+    fork = await fork_task(greedy, task_id, recordings, events, live_from="1")
+    assert [(s.agent, s.live, s.outcome) for s in fork.steps] == [
+        ("planner", True, "handoff"),
+        ("worker", True, "review"),
+    ]
+    assert fork.steps[1].stopped == ("parked for review: budget exceeded: steps used 1, allowed 0")
+    assert fork.output is None
+    assert len(model.requests) == 2
+    # Metered like any call: ScriptedModel counts words and prices each token at $0.000001.
+    spent = sum(len(" ".join(m.content for m in r.messages).split()) + 2 for r in model.requests)
+    assert (fork.usage.tokens, fork.usage.cost_usd) == (spent, Decimal(spent) / 1_000_000)
+    assert fork.steps[0].usage == fork.usage  # all of it the planner's
+    assert fork.original_usage.tokens > 0  # the recorded run's, beside it

@@ -12,15 +12,31 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from agentmesh.agents._mesh import Mesh
-from agentmesh.agents._replay import _harness, _step
-from agentmesh.agents.testing import AgentHarness
-from agentmesh.contracts import AgentEvent, Handoff, Recording, StepFinished
+from agentmesh.agents._replay import _harness, _Ran, _step
+from agentmesh.agents.testing import AgentHarness, HarnessRun
+from agentmesh.contracts import AgentEvent, Handoff, LlmCall, Recording, StepFinished
 from agentmesh.core.policy import Policy
 
-__all__ = ["ForkReport", "ForkStep", "fork_task"]
+__all__ = ["ForkReport", "ForkStep", "Usage", "fork_task"]
+
+
+@dataclass
+class Usage:
+    """Tokens and cost of model calls (tool calls are counted as steps, not here)."""
+
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+    def add(self, tokens: int, cost_usd: Decimal | None) -> None:
+        self.tokens += tokens
+        self.cost_usd += cost_usd or 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "cost_usd": str(self.cost_usd)}
 
 
 @dataclass
@@ -30,6 +46,8 @@ class ForkStep:
     live: bool
     outcome: str | None = None
     output: str | None = None
+    usage: Usage = field(default_factory=Usage)  # what its live calls were metered at
+    stopped: str | None = None  # why it was parked or failed (e.g. its budget)
 
 
 @dataclass
@@ -37,11 +55,20 @@ class ForkReport:
     task_id: str
     fork_at: str
     original_output: str | None
+    original_usage: Usage = field(default_factory=Usage)
     steps: list[ForkStep] = field(default_factory=list)
 
     @property
     def output(self) -> str | None:
         return next((s.output for s in self.steps if s.output is not None), None)
+
+    @property
+    def usage(self) -> Usage:
+        """What the fork's live calls cost (recorded answers cost nothing)."""
+        total = Usage()
+        for step in self.steps:
+            total.add(step.usage.tokens, step.usage.cost_usd)
+        return total
 
 
 async def fork_task(
@@ -60,7 +87,7 @@ async def fork_task(
     at = _fork_point(inputs, live_from)
     skipped = _descendants(at.handoff_id, events)
     original = next((e.body.output_json for e in events if e.body.kind == "task_completed"), None)
-    report = ForkReport(task_id, at.handoff_id, original)
+    report = ForkReport(task_id, at.handoff_id, original, _recorded_usage(recordings))
     harnesses: dict[str, AgentHarness] = {}
 
     async def harness(agent: str) -> AgentHarness:
@@ -94,14 +121,46 @@ async def _drain(live: deque[Handoff[Any]], harness: Any, report: ForkReport) ->
                 live=True,
                 outcome=None if finished is None else finished.outcome,
                 output=run.output,
+                usage=_metered(run),
+                stopped=_stopped(run),
             )
         )
         live.extend(run.handoffs)
 
 
-def _summary(ran: Any, *, live: bool) -> ForkStep:
+def _summary(ran: _Ran, *, live: bool) -> ForkStep:
     outcome = None if ran.finished is None else ran.finished.outcome
-    return ForkStep(ran.handoff_id, ran.agent, live=live, outcome=outcome, output=ran.output)
+    step = ForkStep(ran.handoff_id, ran.agent, live=live, outcome=outcome, output=ran.output)
+    if ran.run is not None:
+        step.usage, step.stopped = _metered(ran.run), _stopped(ran.run)
+    return step
+
+
+def _metered(run: HarnessRun) -> Usage:
+    """The step's model calls as metered (its usage events); replayed answers were free."""
+    usage = Usage()
+    for call in run.usage:
+        if isinstance(call, LlmCall) and not call.replayed:
+            usage.add(call.input_tokens + call.output_tokens, call.cost_usd)
+    return usage
+
+
+def _stopped(run: HarnessRun) -> str | None:
+    if run.parked:
+        return f"parked for review: {run.parked[0].reason}"
+    if run.dead_letters:
+        letter = run.dead_letters[0]
+        return f"dead-lettered: {letter.error_class}: {letter.error_message}"
+    return None
+
+
+def _recorded_usage(recordings: list[Recording]) -> Usage:
+    """What the recorded run's model calls cost (one recording per call)."""
+    usage = Usage()
+    calls = {r.recording_id: r for r in recordings if r.kind == "llm_call"}
+    for rec in calls.values():
+        usage.add((rec.input_tokens or 0) + (rec.output_tokens or 0), rec.cost_usd)
+    return usage
 
 
 def _calls_of(recordings: list[Recording], handoff_id: str) -> list[Recording]:

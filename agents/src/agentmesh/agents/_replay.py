@@ -24,7 +24,7 @@ from agentmesh.agents._mesh import Mesh
 from agentmesh.agents._recorder import Recorder
 from agentmesh.agents._replay_diff import Recorded, call_differences, outcome_differences
 from agentmesh.agents._replay_journal import CallNotRecorded, ReplayJournal
-from agentmesh.agents.testing import AgentHarness
+from agentmesh.agents.testing import AgentHarness, HarnessRun
 from agentmesh.contracts import AgentEvent, Handoff, Recording, StepFinished
 from agentmesh.core.policy import Policy
 
@@ -107,6 +107,7 @@ class _Ran(StepReplay):
     finished: StepFinished | None = None
     emitted: list[Handoff[Any]] = field(default_factory=list)
     recorded: Recording | None = None  # the new run's own step-input recording
+    run: HarnessRun | None = None  # everything the step wrote (usage, parked work, ...)
 
 
 async def _step(
@@ -122,7 +123,7 @@ async def _step(
     journal = harness.journal
     if isinstance(journal, ReplayJournal) and not live:
         journal.serve(step_input.handoff_id, calls)
-    run = await harness.run_envelope(envelope)
+    run = ran.run = await harness.run_envelope(envelope)
     ran.calls = sorted((r for r in run.recordings if r.call_id), key=lambda r: r.seq or 0)
     ran.recorded = next((r for r in run.recordings if r.kind == "step_input"), None)
     ran.finished = next((e.body for e in run.events if isinstance(e.body, StepFinished)), None)

@@ -114,7 +114,14 @@ def _fork(  # noqa: PLR0917 - the command's own values, passed on
     except LookupError as exc:
         fail(str(exc), json_mode=json_mode, code=2)
     steps = [
-        {"handoff_id": s.handoff_id, "agent": s.agent, "live": s.live, "outcome": s.outcome}
+        {
+            "handoff_id": s.handoff_id,
+            "agent": s.agent,
+            "live": s.live,
+            "outcome": s.outcome,
+            "stopped": s.stopped,
+            "usage": s.usage.as_json(),
+        }
         for s in report.steps
     ]
     if json_mode:
@@ -124,15 +131,33 @@ def _fork(  # noqa: PLR0917 - the command's own values, passed on
                 "fork_at": report.fork_at,
                 "steps": steps,
                 "original_output": report.original_output,
+                "original_usage": report.original_usage.as_json(),
                 "output": report.output,
+                "usage": report.usage.as_json(),
             }
         )
         return
-    for step in steps:
-        how = "live" if step["live"] else "recorded"
-        out_console.print(f"{step['agent']:<14} {step['handoff_id']}  {how:<8} {step['outcome']}")
-    out_console.print(f"original: {report.original_output}", highlight=False, markup=False)
-    out_console.print(f"fork:     {report.output}", highlight=False, markup=False)
+    for step in report.steps:
+        how = "live" if step.live else "recorded"
+        spent = f"{step.usage.tokens} tokens, ${step.usage.cost_usd:.6f}" if step.live else ""
+        out_console.print(
+            f"{step.agent:<14} {step.handoff_id}  {how:<8} {step.outcome}  {spent}",
+            highlight=False,
+            markup=False,
+        )
+        if step.stopped:
+            out_console.print(f"  {step.stopped}", highlight=False, markup=False)
+    before, now = report.original_usage, report.usage
+    out_console.print(
+        f"original: {report.original_output}  ({before.tokens} tokens, ${before.cost_usd:.6f})",
+        highlight=False,
+        markup=False,
+    )
+    out_console.print(
+        f"fork:     {report.output}  ({now.tokens} tokens, ${now.cost_usd:.6f} live)",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _print_replay(report: Any, json_mode: bool) -> None:
