@@ -14,8 +14,8 @@ from agentmesh.core import get_settings
 __all__ = ["replay_app"]
 
 replay_app = typer.Typer(
-    help="Replay what the mesh did: a task's whole story, or a slice of the topics copied "
-    "into a sandbox namespace.",
+    help="Replay what the mesh did: a task's whole story, its re-run against new code (or a "
+    "fork from one of its steps), or a slice of the topics copied into a sandbox namespace.",
     no_args_is_help=True,
 )
 
@@ -64,9 +64,11 @@ def run_again(
 ) -> None:
     """Re-run every recorded step of the task through the mesh (--app, default the
     configured one) in this process, with each step's recorded input and every model and
-    tool answer served from <ns>.recordings: nothing is called, paid or written. Says per step
-    whether the code did the same thing (model requests, tool calls, handoffs, result); at
-    the first divergence names the step, the agent and what differs, and exits 1."""
+    tool answer served from <ns>.recordings: nothing is called, paid or written (a call the
+    recording does not have is refused and reported). Says per step whether the code did the
+    same thing (model requests, tool calls, handoffs, result); at the first divergence names
+    the step, the agent and what differs, and exits 1 (also when a step's handoffs could not
+    be compared: recorded before steps kept their outcome, and the events expired)."""
     from agentmesh.agents._replay import replay_task
     from agentmesh.core.policy import load_policy
     from agentmesh.core.views import read_timeline
