@@ -1,7 +1,8 @@
 """The reviewer page end to end in headless Chromium: a refund the supervisor parks arrives live
-on the open page and is approved there (the task completes); a budget stop's edit is checked in
-the page, then rejected (the task fails); API errors read in words; the emergency stop pauses
-and resumes everything, and only for an admin."""
+on the open page and is approved there (the task completes); a budget stop shows the task's
+totals and why approving cannot let it go on, an approval the supervisor refuses is shown as
+refused, its edit is checked in the page, then it is rejected (the task fails); API errors
+read in words; the emergency stop pauses and resumes everything, and only for an admin."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ CHROMIUM_ARGS = [
 POLICY = """
 budgets:
   default: {max_steps: 3}
+  extension: {steps: 0}  # approving the looper's budget stop cannot let it go on: refused
 reviews:
   timeout_s: 3600
   rules:
@@ -256,11 +258,31 @@ async def _a_budget_stop_is_edited_in_the_page_then_rejected(
     card = page.locator(f'[data-testid="review-item"][data-task-id="{task_id}"]')
     await expect(card).to_be_visible(timeout=30_000)
     await expect(card.get_by_test_id("item-kind")).to_have_text("budget")
-    await expect(card.get_by_test_id("item-reason")).to_contain_text("steps used")
-    # The task's own totals against its limits, from the supervisor's ledger.
+    # The task's own totals against its limits, from the supervisor's ledger: first in why
+    # it was parked, then the parked step's own words.
     await expect(card.get_by_test_id("item-task-usage")).to_contain_text(
-        re.compile(r"steps \d+ of \d+"), timeout=30_000
+        "steps 3 of 3", timeout=30_000
     )
+    (item,) = [
+        i
+        for i in (await api.get("/v1/reviews", headers=auth("rita"))).json()
+        if i["task_id"] == task_id
+    ]
+    assert re.fullmatch(r"tokens \d+, steps 3 of 3, cost \S+ USD, hops \d+", item["task_usage"])
+    await expect(card.get_by_test_id("item-task-usage")).to_have_text(item["task_usage"])
+    await expect(card.get_by_test_id("item-reason")).to_have_text(
+        f"Why it was parked: the task used {item['task_usage']}; {item['agent']} parked its step: "
+        f"{item['step_reason']}"
+    )
+    # The looper parks its 4th call itself (it carries the budget), before the ledger is over.
+    assert item["step_reason"].startswith("budget exceeded: steps used ")
+    blocked = (
+        "approving cannot let the work go on (steps: used 3, approving would allow 3 (3 + 0 "
+        "from budgets.extension.steps)): reject it, or raise budgets.extension in the policy "
+        "and approve again"
+    )
+    await expect(card.get_by_test_id("item-approval-blocked")).to_have_text(blocked)
+    await _an_approval_the_supervisor_refuses_is_shown(card, api, task_id, blocked)
     submit, edited = card.get_by_test_id("decision-submit"), card.get_by_test_id("edited-payload")
     error = card.get_by_test_id("edited-payload-error")
     await expect(edited).to_be_hidden()
@@ -302,6 +324,34 @@ async def _a_budget_stop_is_edited_in_the_page_then_rejected(
     # The supervisor's ledger, with the steps its budget counted: the timeline's steps.
     assert failed["budget"]["status"] == "failed"
     assert failed["budget"]["used"]["steps"] == failed["steps"]
+
+
+async def _an_approval_the_supervisor_refuses_is_shown(
+    card: Locator, api: httpx.AsyncClient, task_id: str, why: str
+) -> None:
+    """Approved anyway: the gateway records it (201), the supervisor refuses it; the page shows
+    the refusal and takes a decision again, the API lists it, and the vote no longer counts."""
+    await card.get_by_test_id("choice-approve").check()
+    await card.get_by_test_id("decision-reason").fill("one more try")
+    async with card.page.expect_response(lambda r: "/decisions" in r.url) as sent:
+        await card.get_by_test_id("decision-submit").click()
+    assert (await sent.value).status == 201
+    await expect(card.get_by_test_id("item-refusals")).to_have_text(
+        f"approve by rita: {why}", timeout=30_000
+    )
+    await expect(card.get_by_test_id("decision-status")).to_have_text(
+        f"The supervisor refused your approve: {why}"
+    )
+    await expect(card.get_by_test_id("choice-reject")).to_be_enabled()
+    (item,) = [
+        i
+        for i in (await api.get("/v1/reviews", headers=auth("rita"))).json()
+        if i["task_id"] == task_id
+    ]
+    assert (item["status"], item["approvals"]) == ("pending", [])
+    assert [(r["decision"], r["reviewer"], r["why"]) for r in item["refusals"]] == [
+        ("approve", "rita", why)
+    ]
 
 
 async def _kill_switch(page: Page, api: httpx.AsyncClient, shots: Path) -> None:

@@ -3,8 +3,11 @@ could not let the work go on."""
 
 from __future__ import annotations
 
+import orjson
+
 from agentmesh.contracts import (
     AgentEvent,
+    AuditRecord,
     Budget,
     LlmCall,
     ReviewDecision,
@@ -104,9 +107,6 @@ def test_a_too_small_extension_is_refused_too() -> None:
 
 
 def test_a_budget_item_shows_the_tasks_totals_and_why_approving_would_be_refused() -> None:
-    import orjson
-
-    from agentmesh.contracts import AuditRecord
     from agentmesh.core.views import fold_reviews
     from agentmesh.supervisor._review_actions import usage
 
@@ -125,7 +125,12 @@ def test_a_budget_item_shows_the_tasks_totals_and_why_approving_would_be_refused
     )
     (item,) = fold_reviews([_request()], [], [audit]).values()
     shown = item.as_json()
-    assert shown["reason"] == "budget: tokens used 0, allowed 0"  # the parked step's share
+    # What a reviewer reads first: the task's totals, then the parked step's own share.
+    assert shown["reason"] == (
+        "the task used tokens 932 of 300, steps 1, cost 0 USD, hops 0; researcher parked its "
+        "step: budget: tokens used 0, allowed 0"
+    )
+    assert shown["step_reason"] == "budget: tokens used 0, allowed 0"
     assert shown["task_usage"] == "tokens 932 of 300, steps 1, cost 0 USD, hops 0"
     assert shown["limits"] == {
         "max_steps": None,
@@ -149,3 +154,47 @@ def test_the_branches_one_approval_releases_share_the_extension_as_a_fan_out_sha
     handed = extend(Budget(max_tokens=69, max_hops=2), policy, shares[0])
     assert (handed.max_tokens, handed.max_hops) == (69 + 3334, 7)
     assert shared_extension(policy, 1) == [policy.budgets.extension]
+
+
+def _audit(decision: str, details: dict[str, object], seq: int = 0) -> AuditRecord:
+    return AuditRecord(
+        chain="0",
+        seq=seq,
+        prev_sha256="0" * 64,
+        sha256="1" * 64,
+        actor="supervisor",
+        decision=decision,
+        task_id="t",
+        subject="r1",
+        details_json=orjson.dumps(details).decode(),
+    )
+
+
+def test_a_refused_approval_is_shown_on_the_item_and_no_longer_counts() -> None:
+    from agentmesh.core.views import fold_reviews
+    from agentmesh.gateway._reviews import decided
+
+    approval = _decision("approve")
+    why = "approving cannot let the work go on (tokens: ...)"
+    refused = _audit(
+        "decision_refused",
+        {
+            "decision_id": approval.decision_id,
+            "decision": "approve",
+            "reviewer": "alice",
+            "key_id": None,
+            "why": why,
+        },
+    )
+    (item,) = fold_reviews([_request()], [approval], [refused]).values()
+    shown = item.as_json()
+    assert (shown["status"], shown["approvals"]) == ("pending", [])
+    assert [(r["decision"], r["reviewer"], r["why"]) for r in shown["refusals"]] == [
+        ("approve", "alice", why)
+    ]
+    # Not "decided": alice may approve again once an operator raised the extension.
+    assert decided(item) is None
+    # The refusal read before the decision it answers (another topic) holds as well.
+    (early,) = fold_reviews([_request()], [], [refused]).values()
+    early.apply(approval)
+    assert early.as_json()["approvals"] == []

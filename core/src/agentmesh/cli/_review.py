@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from agentmesh.cli._output import JsonOption, err_console, fail, out_console, print_json
@@ -252,11 +253,14 @@ def _short(text: str, limit: int) -> str:
 
 
 def _why(item: dict[str, Any]) -> str:
-    """The parked step's reason, the task's totals when the supervisor recorded them, and
-    why approving would be refused."""
-    parts = [item["reason"]]
-    if item.get("task_usage"):
-        parts.append(f"task used {item['task_usage']}")
+    """Why it was parked (the task's totals first, for a budget item the supervisor recorded
+    them for), why approving would be refused, and the decisions the supervisor refused."""
+    parts = [escape(item["reason"])]
+    if item.get("task_usage") and item["task_usage"] not in item["reason"]:
+        parts.append(escape(f"task used {item['task_usage']}"))
     if item.get("approval_blocked"):
-        parts.append(f"[bold]{item['approval_blocked']}[/bold]")
+        parts.append(f"[bold]{escape(item['approval_blocked'])}[/bold]")
+    for r in item.get("refusals") or []:
+        refused = f"{r['decision']} by {r['reviewer']} refused: {r['why']}"
+        parts.append(f"[bold red]{escape(refused)}[/bold red]")
     return "\n".join(parts)

@@ -1,8 +1,9 @@
 """The review queue as the gateway sees it: requests, votes, and how each one ended.
 
 Built by following ``review.requests`` and ``review.decisions`` and the supervisor's audit
-records (``review_released`` / ``review_rejected``), so every gateway instance converges to
-the same view whichever of them took a decision.
+records (``review_requested``, ``review_released``, ``review_rejected``, and
+``decision_refused``: a refused vote is shown and no longer counts), so every gateway
+instance converges to the same view whichever of them took a decision.
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ class ReviewView:
                     "review_requested",
                     "review_released",
                     "review_rejected",
+                    "decision_refused",
                 ):
                     return
                 found, review_id = record, record.subject

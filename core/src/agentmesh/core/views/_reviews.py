@@ -1,10 +1,10 @@
 """The review queue read straight from Kafka, and decisions written straight to it.
 
 For `agentmesh review` without a gateway: the queue is folded from ``review.requests``,
-``review.decisions`` and the supervisor's ``review_released`` / ``review_rejected`` audit
-records, read to their end once; a decision gets the gateway's checks (unknown review,
-decided already, same reviewer twice, what was shown is what is parked) but no signature:
-only the gateway holds a signing key.
+``review.decisions`` and the supervisor's ``review_requested``, ``review_released``,
+``review_rejected`` and ``decision_refused`` audit records, read to their end once; a
+decision gets the gateway's checks (unknown review, decided already, same reviewer twice,
+what was shown is what is parked) but no signature: only the gateway holds a signing key.
 """
 
 from __future__ import annotations
@@ -66,11 +66,16 @@ class ReviewEntry:
     usage: dict[str, Any] = field(default_factory=dict)  # the supervisor's ledger when parked
     outcome: str | None = None
     decided_at: datetime | None = None
+    # Decisions the supervisor did not count (``decision_refused``), each with why.
+    refusals: list[dict[str, Any]] = field(default_factory=list)
 
     def apply(self, found: ReviewDecision | AuditRecord) -> None:
         """Fold a vote, or the supervisor's audit record about this item, into it."""
         if isinstance(found, ReviewDecision):
-            self.votes[found.reviewer] = found
+            if not any(r["decision_id"] == found.decision_id for r in self.refusals):
+                self.votes[found.reviewer] = found
+        elif found.decision == "decision_refused":
+            self._refused(found)
         elif found.decision == "review_requested":
             details = orjson.loads(found.details_json)
             keys = (
@@ -88,6 +93,33 @@ class ReviewEntry:
             self.outcome = found.details_json
             self.decided_at = found.at
 
+    def _refused(self, record: AuditRecord) -> None:
+        """A vote the supervisor refused does not count: the item stays pending, and the
+        reviewer may decide again (e.g. once the policy's extension was raised)."""
+        details = orjson.loads(record.details_json)
+        refusal = {
+            "decision_id": details.get("decision_id"),
+            "decision": details.get("decision"),
+            "reviewer": details.get("reviewer"),
+            "why": details.get("why"),
+            "at": record.at.isoformat(),
+        }
+        if any(r["decision_id"] == refusal["decision_id"] for r in self.refusals):
+            return
+        self.refusals.append(refusal)
+        vote = self.votes.get(str(refusal["reviewer"]))
+        if vote is not None and vote.decision_id == refusal["decision_id"]:
+            del self.votes[vote.reviewer]
+
+    def reason(self) -> str:
+        """Why the work is parked, the task's totals first: an agent parks a budget item on
+        its own share of the budget (``tokens used 0 + 239 ..., allowed 69``), which says
+        nothing of what the task as a whole has used."""
+        r, task = self.request, self.usage.get("task_usage")
+        if r.kind != "budget" or not task:
+            return r.reason
+        return f"the task used {task}; {r.agent} parked its step: {r.reason}"
+
     def as_json(self) -> dict[str, Any]:
         """An item as the gateway's ``GET /v1/reviews`` gives it."""
         r = self.request
@@ -96,7 +128,8 @@ class ReviewEntry:
             "task_id": r.task_id,
             "agent": r.agent,
             "kind": r.kind,
-            "reason": r.reason,
+            "reason": self.reason(),
+            "step_reason": r.reason,  # the parked step's own words
             "requested_at": r.requested_at.isoformat(),
             "expires_at": r.expires_at.isoformat() if r.expires_at else None,
             "target_topic": r.target_topic,
@@ -117,6 +150,7 @@ class ReviewEntry:
             "required_approvals": r.required_approvals,
             "escalations": r.escalations,
             "approvals": sorted(n for n, d in self.votes.items() if d.decision != "reject"),
+            "refusals": self.refusals,
             "status": self.status,
             "outcome": self.outcome,
             "decided_at": self.decided_at.isoformat() if self.decided_at else None,

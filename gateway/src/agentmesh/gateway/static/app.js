@@ -389,6 +389,7 @@
   function buildDetails(item) {
     const approvals = Array.isArray(item.approvals) ? item.approvals : [];
     const tools = Array.isArray(item.tools_called) ? item.tools_called : [];
+    const refusals = Array.isArray(item.refusals) ? item.refusals : [];
     const expired = item.expires_at && new Date(item.expires_at).getTime() < Date.now();
     const rows = [
       ...detailRow("Task", "item-task-id", el("code", { text: item.task_id })),
@@ -426,6 +427,26 @@
             "Approving",
             "item-approval-blocked",
             el("strong", { class: "expired", text: item.approval_blocked }),
+          )
+        : []),
+      // Decisions the supervisor did not count (a budget approval that could not let the
+      // work go on, an unsigned or forged decision): the item stays pending.
+      ...(refusals.length
+        ? detailRow(
+            "Refused",
+            "item-refusals",
+            el(
+              "ul",
+              { class: "refusals" },
+              ...refusals.map((r) =>
+                el(
+                  "li",
+                  {},
+                  el("strong", { class: "expired", text: `${r.decision} by ${r.reviewer}` }),
+                  `: ${r.why}`,
+                ),
+              ),
+            ),
           )
         : []),
       ...detailRow(
@@ -558,7 +579,7 @@
     );
     const card = {
       root, heading, summary, detailsSlot, payloadSlot, warning, radios, edited, editedError,
-      editBox, reason, submit, status, form, fieldset, item: null, busy: false, verified: null, receipt: null,
+      editBox, reason, submit, status, form, fieldset, item: null, busy: false, verified: null, receipt: null, decisionId: null,
     };
 
     for (const r of radios) r.input.addEventListener("change", () => validate(card));
@@ -591,6 +612,17 @@
         card.warning.textContent = "The parked payload changed while it was shown. Review it again before deciding.";
         card.warning.hidden = false;
       }
+    }
+    const refused = (item.refusals || []).find((r) => r.decision_id === card.decisionId);
+    if (refused && decided.has(item.review_id)) {
+      // The supervisor did not count this page's decision: the item is open again.
+      decided.delete(item.review_id);
+      sessionStorage.setItem(DECIDED_KEY, JSON.stringify([...decided]));
+      card.fieldset.disabled = false;
+      card.reason.disabled = false;
+      card.edited.disabled = false;
+      card.status.textContent = `The supervisor refused your ${refused.decision}: ${refused.why}`;
+      card.status.classList.add("error");
     }
     if (decided.has(item.review_id)) {
       card.fieldset.disabled = true;
@@ -688,6 +720,7 @@
       const out = await api("POST", `v1/reviews/${encodeURIComponent(item.review_id)}/decisions`, body);
       decided.add(item.review_id);
       sessionStorage.setItem(DECIDED_KEY, JSON.stringify([...decided]));
+      card.decisionId = out.decision_id;
       card.reason.disabled = true;
       card.edited.disabled = true;
       card.receipt = `Recorded: ${out.decision} by ${out.reviewer}, signed (key ${out.key_id || "none"}).`;
