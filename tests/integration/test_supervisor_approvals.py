@@ -102,6 +102,18 @@ async def test_an_approval_that_cannot_let_the_work_go_on_is_refused_and_kept_pa
         assert code == 0
         assert "budget: stopped (budget: steps used 4, allowed 3)" in text
         assert "budget_extended" not in [a.decision for a in await _audit(s, task.task_id)]
+        # The refusal is on the item, which stays pending; the refused vote does not count.
+        (item,) = [
+            i for i in await cli_json(s, "review", "list") if i["review_id"] == request.review_id
+        ]
+        assert (item["status"], item["approvals"]) == ("pending", [])
+        refusal = (item["refusals"][0]["reviewer"], item["refusals"][0]["why"])
+        assert refusal == ("alice", orjson.loads(record.details_json)["why"])
+        code, text, _ = await cli(s, "review", "list")
+        assert code == 0
+        assert "approve by alice refused: approving cannot let the work go on" in " ".join(
+            text.split()
+        )
 
         # Still parked: a rejection is what ends it, and the dead letter tells the truth.
         await send_decision(s, _decision(request, "reject"))
