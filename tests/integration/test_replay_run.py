@@ -163,6 +163,10 @@ async def test_a_fork_serves_recordings_up_to_a_step_and_calls_the_model_from_th
         ("worker", True),
         ("collector", True),
     ]
+    # The events expired: the steps' recorded outcomes say which steps the fork replaces.
+    expired = await fork_task(live, task_id, recordings, [], live_from="2")
+    assert [(s.agent, s.live) for s in expired.steps] == [(s.agent, s.live) for s in second.steps]
+    assert expired.original_output == second.original_output
 
 
 @agent("planner")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from agentmesh.agents._mesh import Mesh
 from agentmesh.agents._replay import _harness, _Ran, _step
 from agentmesh.agents.testing import AgentHarness, HarnessRun
@@ -85,8 +87,8 @@ async def fork_task(
     policy = policy or Policy()
     inputs = [r for r in recordings if r.kind == "step_input"]
     at = _fork_point(inputs, live_from)
-    skipped = _descendants(at.handoff_id, events)
-    original = next((e.body.output_json for e in events if e.body.kind == "task_completed"), None)
+    skipped = _descendants(at.handoff_id, _children(recordings, events))
+    original = _original_output(recordings, events)
     report = ForkReport(task_id, at.handoff_id, original, _recorded_usage(recordings))
     harnesses: dict[str, AgentHarness] = {}
 
@@ -180,12 +182,30 @@ def _fork_point(inputs: list[Recording], live_from: str) -> Recording:
     return found[0]
 
 
-def _descendants(handoff_id: str, events: list[AgentEvent]) -> set[str]:
-    """The steps that handled what ``handoff_id``'s step handed on, and theirs, and so on."""
+def _children(recordings: list[Recording], events: list[AgentEvent]) -> dict[str, list[str]]:
+    """What each step handed on (handoff ids): from its recorded outcome, else its event (the
+    events may have expired; recordings written before outcomes were kept have none)."""
     children: dict[str, list[str]] = {}
     for e in events:
         if isinstance(e.body, StepFinished):
             children[e.body.handoff_id] = [h.handoff_id for h in e.body.handoffs]
+    for rec in recordings:
+        if rec.kind == "step_input" and rec.handoffs_json is not None:
+            children[rec.handoff_id] = [h["handoff_id"] for h in orjson.loads(rec.handoffs_json)]
+    return children
+
+
+def _original_output(recordings: list[Recording], events: list[AgentEvent]) -> str | None:
+    """The recorded run's result: as its event wrote it, else as recorded (redacted)."""
+    for e in events:
+        if e.body.kind == "task_completed":
+            output: str = e.body.output_json
+            return output
+    return next((r.result_json for r in recordings if r.result_json is not None), None)
+
+
+def _descendants(handoff_id: str, children: dict[str, list[str]]) -> set[str]:
+    """The steps that handled what ``handoff_id``'s step handed on, and theirs, and so on."""
     found: set[str] = set()
     todo = list(children.get(handoff_id, []))
     while todo:
