@@ -7,12 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import RecordsToDelete
 
 from agentmesh.agents import Context, Mesh, Outgoing, ScriptedModel, StepPolicy, agent, tool
 from agentmesh.agents._llm import LlmRequest, LlmResponse
 from agentmesh.agents._replay import NOT_COMPARED, replay_task
-from agentmesh.contracts import Budget
+from agentmesh.contracts import Budget, Topics
 from agentmesh.core import Settings
+from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_admin, make_consumer
 from agentmesh.core.views import read_timeline
 from agentmesh.core.views._recordings import read_recordings
 from tests.apps import pipeline
@@ -119,6 +122,13 @@ async def test_the_cli_replays_a_recorded_task_and_exits_1_at_a_divergence(
     assert code == 1
     assert "first divergence:" in text
     assert "handoffs differ: [worker] before, [] now" in text
+    # The task's events expire (retention): the recordings alone still show the divergence.
+    await _expire_events(settings)
+    assert (await read_timeline(settings, task_id)).events == []
+    code, text, _ = await cli(
+        settings, "replay", "run", task_id, "--app", "tests.integration.test_replay_run:FEWER"
+    )
+    assert (code, "handoffs differ: [worker] before, [] now" in text) == (1, True)
     app = ("--app", "tests.apps.pipeline:mesh")
     forked = await cli_json(settings, "replay", "run", task_id, *app, "--live-from", "1")
     assert [s["live"] for s in forked["steps"]] == [True, True, True]
@@ -128,6 +138,24 @@ async def test_the_cli_replays_a_recorded_task_and_exits_1_at_a_divergence(
 
 
 FEWER = Mesh([one_fewer, pipeline.worker, pipeline.collector], model=NO_MODEL)
+
+
+async def _expire_events(settings: Settings) -> None:
+    """Delete every record of ``<ns>.events``, as its retention would."""
+    conn = KafkaConnection.from_settings(settings)
+    topic = Topics(settings.namespace).events
+    admin = make_admin(conn)
+    reader = make_consumer(conn, options=ConsumerOptions(group_id=None))
+    await admin.start()
+    await reader.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        ends = await reader.end_offsets(tps)
+        await admin.delete_records({tp: RecordsToDelete(end) for tp, end in ends.items()})
+    finally:
+        await reader.stop()
+        await admin.close()
 
 
 async def test_a_fork_serves_recordings_up_to_a_step_and_calls_the_model_from_there(
