@@ -68,11 +68,16 @@ async def test_probes_follow_assignment_a_spare_warns_and_a_drain_commits_the_st
     inbox = Topics(settings.namespace).agent("worker")
     env = {**PROBE, "PIPELINE_WORK_DELAY_S": "5", "AGENTMESH_DRAIN_GRACE_S": "20"}
     replicas = [AgentProcess("worker", settings, APP, tmp_path, **env).start() for _ in "ab"]
-    urls = [await probe_url(r) for r in replicas]
+    urls: list[str] = []
+    early: list[httpx.Response] = []
     async with httpx.AsyncClient(timeout=5) as client:
-        early = [await client.get(f"{u}/readyz") for u in urls]
+        # Each replica is asked as soon as its server is up: the server starts before its
+        # worker joins the group (asking both only once the second is up let the first,
+        # on a loaded machine, join and take the partition in between).
+        for replica in replicas:
+            urls.append(await probe_url(replica))
+            early.append(await client.get(f"{urls[-1]}/readyz"))
         alive = [await client.get(f"{u}/healthz") for u in urls]
-    # The servers start before the workers join their group.
     assert [r.status_code for r in early + alive] == [503, 503, 200, 200]
     owner, spare = await owner_and_spare(urls)
     ready = await wait_status(f"{urls[owner]}/readyz", 200)
