@@ -13,6 +13,8 @@ RUN := $(UV) run --locked
 AGENTMESH := .venv/bin/agentmesh
 # Test processes (pytest-xdist). Most integration tests wait on Kafka and on the processes
 # they start, so three share two cores well; TEST_WORKERS=0 runs the suite in one process.
+# worksteal: an idle worker takes queued tests from a busy one, so a few long tests at the
+# end of one worker's queue do not leave the others waiting.
 TEST_WORKERS ?= 3
 
 .PHONY: help
@@ -29,7 +31,7 @@ install: $(if $(shell command -v uv 2>/dev/null),,$(TOOLS_DIR)/bin/uv) ## Instal
 
 .PHONY: test
 test: install browser tools ## Run all tests; starts a local Kafka + schema registry when none is configured
-	$(RUN) pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(RUN) pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 .PHONY: tools
 tools: ## Docker engine + Compose, Helm, Jaeger and promtool for the container, chart, tracing and alert tests (once; cached)
