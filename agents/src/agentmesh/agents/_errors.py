@@ -7,6 +7,7 @@ from agentmesh.contracts import ControlCommand
 __all__ = [
     "AgentError",
     "BudgetExceeded",
+    "CallNotRecorded",
     "HandoffNotAllowedError",
     "ReviewRequired",
     "StepStopped",
@@ -66,6 +67,14 @@ class ToolFailed(AgentError):
 
 class ToolBreakerOpen(AgentError):
     """The tool's (or model provider's) circuit breaker is open: failing fast."""
+
+
+class CallNotRecorded(AgentError):
+    """A replayed step made a call that its recording cannot answer: nothing was called.
+
+    Only ``agentmesh replay run`` raises it; retrying cannot help (the recording stays what
+    it is), so the step ends at once.
+    """
 
 
 class StepStopped(AgentError):

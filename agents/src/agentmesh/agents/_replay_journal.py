@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from agentmesh.agents import _errors
+from agentmesh.agents._errors import CallNotRecorded
 from agentmesh.agents._interceptors import Call
 from agentmesh.agents._journal import MemoryJournal, journal_key
 from agentmesh.contracts import JournalEntry, Recording
@@ -24,10 +25,6 @@ from agentmesh.contracts import JournalEntry, Recording
 __all__ = ["CallNotRecorded", "RecordedFailure", "ReplayJournal"]
 
 NOT_RECORDED = "a call the recording does not have"
-
-
-class CallNotRecorded(Exception):
-    """A replayed step made a call that its recording cannot answer: nothing was called."""
 
 
 class RecordedFailure(Exception):

@@ -15,6 +15,7 @@ from typing import Any
 from agentmesh.agents._context import Context, StepEnv
 from agentmesh.agents._errors import (
     BudgetExceeded,
+    CallNotRecorded,
     HandoffNotAllowedError,
     ReviewRequired,
     StepStopped,
@@ -37,6 +38,7 @@ MAX_CONTEXT_REFS = 16
 # Retrying these cannot help: the same input and journal give the same answer, or a
 # control rule / budget says stop. They are routed at once.
 PERMANENT: tuple[type[BaseException], ...] = (
+    CallNotRecorded,
     StepStopped,
     ReviewRequired,
     BudgetExceeded,
