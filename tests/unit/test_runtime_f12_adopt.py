@@ -12,11 +12,12 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from agentmesh.agents._poison import PoisonGuard
+from agentmesh.agents._ownership import PartitionOwner
 from agentmesh.agents._processor import RecordProcessor
-from agentmesh.agents._worker import AgentWorker, WorkerOptions, _Rebalance
+from agentmesh.agents._worker import WorkerOptions
 from agentmesh.agents.testing import AgentHarness
 from agentmesh.core import Settings
+from agentmesh.core.transport import KafkaConnection
 from tests.apps import pipeline
 
 
@@ -43,23 +44,39 @@ class Consumer:
         return self.assigned
 
 
+def owner_of(
+    consumer: Consumer, options: WorkerOptions, released: list[int] | None = None
+) -> PartitionOwner:
+    """The owner a worker of agent "worker" holds, over a fake consumer; tests replace adopt."""
+    harness = AgentHarness(pipeline.mesh, "worker")
+    return PartitionOwner(
+        consumer=consumer,
+        conn=KafkaConnection.from_settings(Settings(namespace="unit")),
+        topics=harness.topics,
+        agent="worker",
+        codecs=harness.codecs,
+        side=None,  # journals are written only by the real adopt
+        processor=RecordProcessor(lambda _p: harness.env, harness.codecs, "unit"),
+        options=options,
+        batch_lock=asyncio.Lock(),
+        ready=asyncio.Event(),
+        on_release=(released if released is not None else []).append,
+    )
+
+
 async def test_a_failed_adoption_pauses_the_partition_and_retries_with_backoff(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     options = WorkerOptions(adopt_retry_s=0.05, readopt_after_s=0.2)
-    worker = AgentWorker(pipeline.mesh, "worker", Settings(namespace="unit"), options=options)
-    harness = AgentHarness(pipeline.mesh, "worker")
-    worker.processor = RecordProcessor(lambda _p: harness.env, harness.codecs, "unit")
-    worker.poison = PoisonGuard(worker.processor)
     bad, good = TopicPartition("in", 0), TopicPartition("in", 1)
     consumer = Consumer({bad, good})
-    worker._consumer = consumer
+    owner = owner_of(consumer, options)
     tries: list[float] = []
     half_made: list[Producer] = []
 
     async def adopt(tp: TopicPartition) -> None:
         producer = Producer()
-        worker._producers[tp.partition] = producer
+        owner.producers[tp.partition] = producer
         if tp == bad:
             tries.append(time.monotonic())
             if len(tries) <= 3:  # e.g. the journal could not be read: half set up, then fails
@@ -67,25 +84,25 @@ async def test_a_failed_adoption_pauses_the_partition_and_retries_with_backoff(
                 raise KafkaConnectionError("journal partition unreachable")
         consumer.resume(tp)
 
-    worker.adopt = adopt  # type: ignore[method-assign]
+    owner.adopt = adopt  # type: ignore[method-assign]
     caplog.set_level(logging.INFO, logger="agentmesh.agents._worker")
 
-    await _Rebalance(worker).on_partitions_assigned({bad, good})  # raises nothing
+    await owner.listener().on_partitions_assigned({bad, good})  # raises nothing
 
     # The partition that could not be taken is paused and holds nothing half set up; its
     # neighbour is taken as usual.
     assert bad in consumer.paused
-    assert set(worker._producers) == {1}
+    assert set(owner.producers) == {1}
     assert half_made[0].stopped
-    assert worker.ready.is_set()
+    assert owner.ready.is_set()
     assert "could not take partition" in caplog.text
     assert "KafkaConnectionError" in caplog.text
     assert "consuming partitions [1]" in caplog.text
 
     deadline = time.monotonic() + 5
-    while 0 not in worker._producers and time.monotonic() < deadline:
+    while 0 not in owner.producers and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
-    assert 0 in worker._producers
+    assert 0 in owner.producers
     assert bad not in consumer.paused
     assert len(tries) == 4
     assert all(p.stopped for p in half_made)
@@ -98,13 +115,10 @@ async def test_a_failed_adoption_pauses_the_partition_and_retries_with_backoff(
 
 async def test_a_partition_revoked_while_waiting_is_not_taken_again() -> None:
     options = WorkerOptions(adopt_retry_s=0.01)
-    worker = AgentWorker(pipeline.mesh, "worker", Settings(namespace="unit"), options=options)
-    harness = AgentHarness(pipeline.mesh, "worker")
-    worker.processor = RecordProcessor(lambda _p: harness.env, harness.codecs, "unit")
-    worker.poison = PoisonGuard(worker.processor)
     tp = TopicPartition("in", 0)
     consumer = Consumer({tp})
-    worker._consumer = consumer
+    released: list[int] = []
+    owner = owner_of(consumer, options, released)
     calls = 0
 
     async def adopt(tp: TopicPartition) -> None:
@@ -112,34 +126,31 @@ async def test_a_partition_revoked_while_waiting_is_not_taken_again() -> None:
         calls += 1
         raise KafkaConnectionError("down")
 
-    worker.adopt = adopt  # type: ignore[method-assign]
-    await _Rebalance(worker).on_partitions_assigned({tp})
-    await _Rebalance(worker).on_partitions_revoked({tp})
+    owner.adopt = adopt  # type: ignore[method-assign]
+    await owner.listener().on_partitions_assigned({tp})
+    await owner.listener().on_partitions_revoked({tp})
     consumer.assigned = set()
     await asyncio.sleep(0.1)
     assert calls == 1
-    assert worker._producers == {}
+    assert owner.producers == {}
+    assert released == [0]  # the worker forgets the partition's failures too
 
 
 async def test_partitions_are_adopted_together_and_a_slow_one_does_not_hold_the_rest() -> None:
     """F13: adoption runs inside the rebalance; one after another, many partitions (or one
     stuck behind its previous owner's open transaction) could outlast the session."""
     options = WorkerOptions(adopt_timeout_s=0.3, adopt_retry_s=5.0)
-    worker = AgentWorker(pipeline.mesh, "worker", Settings(namespace="unit"), options=options)
-    harness = AgentHarness(pipeline.mesh, "worker")
-    worker.processor = RecordProcessor(lambda _p: harness.env, harness.codecs, "unit")
-    worker.poison = PoisonGuard(worker.processor)
     parts = {TopicPartition("in", p) for p in range(6)}
     stuck = TopicPartition("in", 5)
     consumer = Consumer(parts)
-    worker._consumer = consumer
+    owner = owner_of(consumer, options)
 
     running = 0
     most = 0
 
     async def adopt(tp: TopicPartition) -> None:
         nonlocal running, most
-        worker._producers[tp.partition] = Producer()
+        owner.producers[tp.partition] = Producer()
         running += 1
         most = max(most, running)
         try:
@@ -147,12 +158,11 @@ async def test_partitions_are_adopted_together_and_a_slow_one_does_not_hold_the_
         finally:
             running -= 1
 
-    worker.adopt = adopt  # type: ignore[method-assign]
-    await _Rebalance(worker).on_partitions_assigned(parts)
+    owner.adopt = adopt  # type: ignore[method-assign]
+    await owner.listener().on_partitions_assigned(parts)
     # Together, not one after another (counted, not timed: the machine may be busy); the
     # stuck one gave up at its bound instead of holding the rebalance for a minute.
     assert most == 6
-    assert set(worker._producers) == {0, 1, 2, 3, 4}
+    assert set(owner.producers) == {0, 1, 2, 3, 4}
     assert stuck in consumer.paused
-    for task in worker._readopting.values():
-        task.cancel()
+    await owner.close()

@@ -178,13 +178,15 @@ class Rig:
         w.processor = RecordProcessor(lambda _p: self.harness.env, self.codecs, "unit")
         w.poison = PoisonGuard(w.processor, max_failures=3)
         w._consumer = self.consumer
-        w.adopt = self._adopt  # type: ignore[method-assign]
+        w._side = FakeProducer()  # journals go nowhere here
+        w.owner = w._owner(self.consumer)
+        w.owner.adopt = self._adopt  # type: ignore[method-assign]
         self._install()
 
     def _install(self) -> None:
         producer = FakeProducer(self.refuse, self.at_broker)
         self.producers.append(producer)
-        self.worker._producers[0] = producer
+        self.worker.owner.producers[0] = producer
 
     async def _adopt(self, tp: TopicPartition) -> None:
         # What adopt() does that matters here: a new producer, back to the committed offset.
@@ -229,7 +231,7 @@ class Rig:
         for i in range(rounds):
             if self.committed_offset >= len(self.records):
                 return i
-            if 0 not in self.worker._producers or self.tp in self.consumer.paused:
+            if 0 not in self.worker.owner.producers or self.tp in self.consumer.paused:
                 await asyncio.sleep(0.01)  # being taken again
                 continue
             batch = [r for r in self.records if r.offset >= self.consumer.position]
