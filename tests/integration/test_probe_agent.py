@@ -67,15 +67,16 @@ async def test_probes_follow_assignment_a_spare_warns_and_a_drain_commits_the_st
     await one_partition_topics(settings)
     inbox = Topics(settings.namespace).agent("worker")
     env = {**PROBE, "PIPELINE_WORK_DELAY_S": "5", "AGENTMESH_DRAIN_GRACE_S": "20"}
-    replicas = [AgentProcess("worker", settings, APP, tmp_path, **env).start() for _ in "ab"]
+    replicas: list[AgentProcess] = []
     urls: list[str] = []
     early: list[httpx.Response] = []
     async with httpx.AsyncClient(timeout=5) as client:
-        # Each replica is asked as soon as its server is up: the server starts before its
-        # worker joins the group (asking both only once the second is up let the first,
-        # on a loaded machine, join and take the partition in between).
-        for replica in replicas:
-            urls.append(await probe_url(replica))
+        # One replica after the other, each asked as soon as its server is up: the server
+        # starts before its worker joins the group. (Started together, one of them could,
+        # on a loaded machine, join and take the partition before it was asked.)
+        for _ in "ab":
+            replicas.append(AgentProcess("worker", settings, APP, tmp_path, **env).start())
+            urls.append(await probe_url(replicas[-1]))
             early.append(await client.get(f"{urls[-1]}/readyz"))
         alive = [await client.get(f"{u}/healthz") for u in urls]
     assert [r.status_code for r in early + alive] == [503, 503, 200, 200]
