@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentmesh.core import Settings
+from tests.ports import free_port
 from tests.supervisor_helpers import ledgers
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -21,6 +22,8 @@ def test_demo_once_completes_the_research_task(settings: Settings, tmp_path: Pat
         "AGENTMESH_SCHEMA_REGISTRY_URL": settings.registry_url,
         "AGENTMESH_NAMESPACE": settings.namespace,
         "AGENTMESH_DATA_DIR": str(tmp_path),
+        # A port of its own: two demos both finding the default free would both take it.
+        "AGENTMESH_GATEWAY_PORT": str(free_port()),
     }
     out = subprocess.run(
         [sys.executable, "-m", "agentmesh.cli", "demo", "--once", "--timeout-s", "120"],

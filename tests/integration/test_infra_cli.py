@@ -1,7 +1,6 @@
 """`agentmesh infra up | status | down` as a user runs them, on ports of their own."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +10,9 @@ import orjson
 import psutil
 import pytest
 
+from tests.ports import free_port
+
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def agentmesh(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:

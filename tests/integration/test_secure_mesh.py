@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -40,6 +39,7 @@ from agentmesh.core.transport import (
     make_producer,
 )
 from agentmesh_examples.research import DEMO_INPUT, DEMO_POLICY
+from tests.ports import free_port
 from tests.runtime_helpers import AgentProcess, events_of
 from tests.supervisor_helpers import SupervisorProcess
 
@@ -47,13 +47,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(600)]
 
 APP = "agentmesh_examples.research:mesh"
 AGENTS = ("planner", "researcher", "writer", "reviewer")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -97,8 +90,8 @@ def secure(cluster: object, settings: Settings, tmp_path: Path) -> Iterator[Secu
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_KAFKA")},
         "AGENTMESH_DATA_DIR": str(tmp_path / "data"),
-        "AGENTMESH_KAFKA_SECURE_PORT": str(_free_port()),
-        "AGENTMESH_KAFKA_SECURE_CONTROLLER_PORT": str(_free_port()),
+        "AGENTMESH_KAFKA_SECURE_PORT": str(free_port()),
+        "AGENTMESH_KAFKA_SECURE_CONTROLLER_PORT": str(free_port()),
         "AGENTMESH_SCHEMA_REGISTRY_URL": settings.registry_url,  # the registry keeps no Kafka data
         "AGENTMESH_NAMESPACE": namespace,
         "COLUMNS": "200",

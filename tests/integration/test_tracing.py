@@ -23,6 +23,7 @@ import pytest
 from agentmesh.core import Settings
 from agentmesh.core.views import read_timeline
 from tests.jaeger_helpers import Jaeger, JaegerSpan, jaeger_running
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -49,6 +50,9 @@ class _Demo:
                 "AGENTMESH_NAMESPACE": settings.namespace,
                 "AGENTMESH_DATA_DIR": str(workdir),
                 "COLUMNS": "400",  # the gateway's address and tokens on one line
+                # A port of its own: another demo finding the default free would take it too
+                # (the gateway binds it seconds after the check), and answer our requests.
+                "AGENTMESH_GATEWAY_PORT": str(free_port()),
                 **otel,
             }
         )

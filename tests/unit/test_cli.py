@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from agentmesh.cli import app
 from agentmesh.core import get_settings
+from tests.ports import free_port
 
 runner = CliRunner()
 
@@ -24,12 +25,6 @@ def test_help_explains_the_infra_commands() -> None:
     assert result.exit_code == 0
     for word in ("up", "down", "status", "AGENTMESH_KAFKA_PORT", "Maven Central"):
         assert word in result.output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_status_of_nothing_running_is_json_and_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,10 @@ __all__ = ["GATEWAY", "SUPERVISOR", "AgentProcesses", "LaunchError"]
 READY_LINE = "consuming partitions"
 SUPERVISOR = "supervisor"
 GATEWAY = "gateway"
-_READY = {SUPERVISOR: "Worker]: Ready", GATEWAY: "Application startup complete"}
+# The gateway is ready once uvicorn listens: it logs "Application startup complete" before it
+# binds its port, and a port taken meanwhile would then go unnoticed (another gateway there
+# answering our requests).
+_READY = {SUPERVISOR: "Worker]: Ready", GATEWAY: "Uvicorn running on"}
 
 
 class LaunchError(RuntimeError):
@@ -88,7 +91,8 @@ class AgentProcesses:
                 if ready in self.log_of(name).read_text(errors="replace"):
                     waiting.discard(name)
                 elif self.procs[name].poll() is not None:
-                    raise LaunchError(f"agent {name} exited during start-up:\n{self.tail(name)}")
+                    what = name if name in _READY else f"agent {name}"
+                    raise LaunchError(f"{what} exited during start-up:\n{self.tail(name)}")
             if time.monotonic() > deadline:
                 raise LaunchError(f"agents {sorted(waiting)} not ready after {timeout_s:.0f}s")
             await asyncio.sleep(0.2)
