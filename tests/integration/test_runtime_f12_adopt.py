@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-import agentmesh.agents._worker
+import agentmesh.agents._ownership
 from agentmesh.agents._compacted import load_partition
 from agentmesh.agents._worker import WorkerOptions
 from agentmesh.contracts import TaskCompleted
@@ -34,8 +34,8 @@ async def test_a_partition_whose_adoption_failed_is_adopted_again_and_flows(
                 raise KafkaConnectionError(f"cannot read {topic}")
         return await load_partition(conn, topic, partition, codec)
 
-    monkeypatch.setattr(agentmesh.agents._worker, "load_partition", flaky_load)
-    caplog.set_level(logging.INFO, logger="agentmesh.agents._worker")
+    monkeypatch.setattr(agentmesh.agents._ownership, "load_partition", flaky_load)
+    caplog.set_level(logging.INFO, logger="agentmesh.agents")
     options = WorkerOptions(partitions=1, adopt_retry_s=0.3)
     async with running(pipeline.mesh, ["collector"], settings, options) as (worker,):
         await send_handoffs(

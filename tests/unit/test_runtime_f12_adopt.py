@@ -85,7 +85,7 @@ async def test_a_failed_adoption_pauses_the_partition_and_retries_with_backoff(
         consumer.resume(tp)
 
     owner.adopt = adopt  # type: ignore[method-assign]
-    caplog.set_level(logging.INFO, logger="agentmesh.agents._worker")
+    caplog.set_level(logging.INFO, logger="agentmesh.agents")
 
     await owner.listener().on_partitions_assigned({bad, good})  # raises nothing
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -24,24 +24,12 @@ from agentmesh.agents._journal import JournalView
 from agentmesh.agents._processor import RecordProcessor
 from agentmesh.agents._state import StateView
 from agentmesh.agents._worker_options import WorkerOptions
-from agentmesh.contracts import Codec, Contract, JournalEntry, Topics
+from agentmesh.contracts import JournalEntry, Topics
 from agentmesh.core.transport import KafkaConnection, ProducerOptions, make_producer
 
-__all__ = ["LoadPartition", "PartitionOwner"]
+__all__ = ["PartitionOwner"]
 
-# The worker's logger: these lines are part of the worker's story, and logging configuration
-# (and the alerts people build on it) names that logger.
-log = logging.getLogger("agentmesh.agents._worker")
-
-M = TypeVar("M", bound=Contract)
-
-
-class LoadPartition(Protocol):
-    """Reads one compacted partition back, by key (:func:`load_partition`)."""
-
-    async def __call__(
-        self, conn: KafkaConnection, topic: str, partition: int, codec: Codec[M]
-    ) -> dict[str, M]: ...
+log = logging.getLogger(__name__)
 
 
 class PartitionOwner:
@@ -65,7 +53,6 @@ class PartitionOwner:
         batch_lock: asyncio.Lock,
         ready: asyncio.Event,
         on_release: Callable[[int], None],
-        load: LoadPartition = load_partition,
     ) -> None:
         self._consumer = consumer
         self.conn = conn
@@ -78,7 +65,6 @@ class PartitionOwner:
         self.batch_lock = batch_lock
         self.ready = ready  # set once partitions are assigned and adopted
         self._on_release = on_release  # what the worker keeps per partition besides these
-        self._load = load
         self.producers: dict[int, AIOKafkaProducer] = {}
         self.journals: dict[int, JournalView] = {}
         self.states: dict[int, StateView] = {}
@@ -143,13 +129,15 @@ class PartitionOwner:
             # were not processed, so start where the reset policy (earliest) would.
             await self._consumer.seek_to_beginning(tp)
         name, p = self.agent, tp.partition
-        journal = await self._load(
+        journal = await load_partition(
             self.conn, self.topics.agent_journal(name), p, self.codecs.journal
         )
         self.journals[p] = JournalView(journal, self._persister(p))
-        states = await self._load(self.conn, self.topics.agent_state(name), p, self.codecs.state)
+        states = await load_partition(
+            self.conn, self.topics.agent_state(name), p, self.codecs.state
+        )
         self.states[p] = StateView(states)
-        done = await self._load(self.conn, self.topics.agent_done(name), p, self.codecs.done)
+        done = await load_partition(self.conn, self.topics.agent_done(name), p, self.codecs.done)
         for marker in sorted(done.values(), key=lambda m: m.done_at):
             self.processor.remember(p, marker.idempotency_key)
         self._consumer.resume(tp)  # it may have been paused after a fence

@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from agentmesh.agents._claims import CLAIM_HEADER, ClaimReader, write_claimed
 from agentmesh.agents._codecs import Codecs
-from agentmesh.agents._compacted import load_partition
 from agentmesh.agents._context import StepEnv
 from agentmesh.agents._control import ControlState
 from agentmesh.agents._control_listener import ControlListener
@@ -191,8 +190,6 @@ class AgentWorker:
             batch_lock=self.batch_lock,
             ready=self.ready,
             on_release=self._released,
-            # Named here, not in the owner's module: tests make a journal unreadable through it.
-            load=load_partition,
         )
 
     def _released(self, partition: int) -> None:
