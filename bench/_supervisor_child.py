@@ -7,7 +7,7 @@ first event to the N-th, prints one ``RESULT {json}`` line on stdout and stops i
 * ``baseline``: a bare faust app with one agent that counts events per key in a
   changelog-backed table, on the supervisor's ``read_committed`` transport and client settings;
 * ``supervisor``: agentmesh's :class:`Supervisor` with the benchmark's policy (budgets, loops,
-  breakers and tenant spend on), its ``govern`` wrapped to count what it folded;
+  breakers and tenant spend on), its governor's ``govern`` wrapped to count what it folded;
 * ``floor``: a faust agent that only iterates the events (no table, no decoding).
 """
 
@@ -27,8 +27,9 @@ import orjson
 from agentmesh.contracts import Topics
 from agentmesh.core import Settings
 from agentmesh.core.transport import KafkaConnection
-from agentmesh.supervisor._app import Inbound, Supervisor, SupervisorOptions
+from agentmesh.supervisor._app import Supervisor, SupervisorOptions
 from agentmesh.supervisor._faust import new_app
+from agentmesh.supervisor._governor import Governor, Inbound
 from agentmesh.supervisor._topology import ensure_supervisor_topics
 from bench._supervisor_load import bench_policy
 
@@ -75,12 +76,10 @@ class FoldTimer:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-class CountingSupervisor(Supervisor):
-    """The supervisor, unchanged, with a count of the events its ``govern`` folded."""
+class CountingGovernor(Governor):
+    """The supervisor's governor, unchanged, counting the events it folded."""
 
-    def __init__(self, *args: Any, timer: FoldTimer, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.timer = timer
+    timer: FoldTimer  # given by CountingSupervisor once it is ready, before any record
 
     async def govern(self, rec: Inbound) -> None:
         if rec.topic != self.topics.events:
@@ -92,6 +91,21 @@ class CountingSupervisor(Supervisor):
             self.timer.folded(failed=True)
             raise
         self.timer.folded()
+
+
+class CountingSupervisor(Supervisor):
+    """The supervisor, unchanged, with a count of the events its governor folded."""
+
+    governor_type = CountingGovernor
+
+    def __init__(self, *args: Any, timer: FoldTimer, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timer = timer
+
+    async def ready(self) -> None:
+        await super().ready()  # the govern agent awaits this before its first record
+        assert isinstance(self.governor, CountingGovernor)
+        self.governor.timer = self.timer
 
 
 def _events_app(settings: Settings, suffix: str, partitions: int, replication: int) -> Any:

@@ -20,8 +20,10 @@ from agentmesh.contracts import (
     Handoff,
     LlmCall,
     RegistryUnavailableError,
+    ReviewDecision,
     ReviewRequest,
     StepFinished,
+    TaskSubmitted,
     Topics,
     utcnow,
 )
@@ -36,6 +38,8 @@ from agentmesh.supervisor import (
     SupervisorOptions,
     TaskLedger,
 )
+from agentmesh.supervisor._batch import OpenLedgers
+from agentmesh.supervisor._governor import Decoders, Governor
 from agentmesh.supervisor._review_actions import ReviewActions
 
 
@@ -114,6 +118,34 @@ class Recorder:
 
     async def event(self, *_: Any, **__: Any) -> None:
         self._record("event", None)
+
+
+def governor_of(
+    sup: Supervisor, out: Any, ledgers: dict[str, Any], reviews: dict[str, Any]
+) -> Governor:
+    """What ``sup`` builds to govern tasks once ready, over plain dicts for its tables and
+    with its outputs recorded (no registry, no broker)."""
+    registry, sub, t = InMemorySchemaRegistry(), Topics.subject, sup.topics
+    decoders = Decoders(
+        Codec(TaskSubmitted, sub(t.tasks), registry),
+        Codec(AgentEvent, sub(t.events), registry),
+        Codec(ReviewRequest, sub(t.review_requests), registry),
+        Codec(ReviewDecision, sub(t.review_decisions), registry),
+    )
+    return sup.governor_type(
+        sup.policy,
+        t,
+        ticks_topic=sup.names.ticks,
+        trusted=sup._trusted,
+        decoders=decoders,
+        ledgers=ledgers,
+        open_ledgers=OpenLedgers(ledgers),
+        reviews=reviews,
+        aggregator=sup.aggregator,
+        out=out,
+        actions=ReviewActions(out, ledgers, sup.policy, t.dlq),
+        reject=sup._reject_record,
+    )
 
 
 def _hop_stopped(policy: Policy) -> TaskLedger:
@@ -218,22 +250,23 @@ async def test_a_tick_whose_outputs_fail_decides_again_when_it_is_retried(
     late = TaskLedger(task_id="t1", budget=Budget(deadline=past), submitted_at=past)
     book = ReviewBook(task_id="t1")
     book.requested(_parked("tool_call"), policy, utcnow())
-    sup.ledgers, sup.reviews = {"t1": late}, {"t1": book}
+    # Typed as faust tables are: mypy would narrow a status read through a plain dict.
+    ledgers: dict[str, Any] = {"t1": late}
+    reviews: dict[str, Any] = {"t1": book}
     out = Recorder(fail_on="command")
-    sup.out = out  # type: ignore[assignment]
-    sup.actions = ReviewActions(out, sup.ledgers, policy, "unit.dlq")  # type: ignore[arg-type]
+    gov = governor_of(sup, out, ledgers, reviews)
     with pytest.raises(KafkaError):
-        await sup._on_tick("t1")  # the pause could not be sent
-    assert sup.ledgers["t1"].status == "running"
+        await gov._on_tick("t1")  # the pause could not be sent
+    assert ledgers["t1"].status == "running"
     out.fail_on = "dead_letter"
     with pytest.raises(KafkaError):
-        await sup._on_tick("t1")  # paused; the timed-out review could not be dead-lettered
-    assert sup.ledgers["t1"].status == "stopped"
-    assert "r1" in sup.reviews["t1"].pending
-    await sup._on_tick("t1")
+        await gov._on_tick("t1")  # paused; the timed-out review could not be dead-lettered
+    assert ledgers["t1"].status == "stopped"
+    assert "r1" in reviews["t1"].pending
+    await gov._on_tick("t1")
     assert out.seen("command") == ["pause", "cancel"]
     assert [d.error_class for d in out.seen("dead_letter")] == ["ReviewRejected"]
-    assert sup.reviews["t1"].pending == {}
+    assert reviews["t1"].pending == {}
 
 
 async def test_a_record_that_keeps_failing_is_dead_lettered_as_a_handler_failure(

@@ -15,10 +15,11 @@ from agentmesh.core.policy import Policy
 from agentmesh.supervisor import Inbound, Supervisor, SupervisorOptions
 from agentmesh.supervisor import _faust_overrides as transport
 from agentmesh.supervisor._aggregator import Aggregator
-from agentmesh.supervisor._batch import OpenLedgers
 from agentmesh.supervisor._breakers import Breaker
+from agentmesh.supervisor._ledger import TaskLedger
 from agentmesh.supervisor._positions import MAX_ENTRIES, parts
 from agentmesh.supervisor._spend import TenantSpend
+from tests.unit.test_supervisor_retries import governor_of
 
 POLICY = Policy.model_validate(
     {
@@ -164,12 +165,12 @@ def test_large_summaries_are_cut_into_records_of_bounded_size() -> None:
 async def test_a_redelivered_event_already_in_its_ledger_is_counted_for_the_summaries() -> None:
     options = SupervisorOptions(partitions=1, audit_partitions=1, replication_factor=1)
     sup = Supervisor(Settings(namespace="unit"), POLICY, options)
-    sup.ledgers = {}
-    sup.open_ledgers = OpenLedgers(sup.ledgers)
+    ledgers: dict[str, TaskLedger] = {}
+    gov = governor_of(sup, FakeOut(), ledgers, {})
     rec = Inbound("unit.events", 2, 7, b"t", b"")
-    await sup._fold_ledger("t", rec, _tool(7))
-    await sup._fold_ledger("t", rec, _tool(7))  # read again after a kill -9
-    assert sup.ledgers["t"].steps == 1  # the ledger counts it once
+    await gov._fold_ledger("t", rec, _tool(7))
+    await gov._fold_ledger("t", rec, _tool(7))  # read again after a kill -9
+    assert ledgers["t"].steps == 1  # the ledger counts it once
     # Both are in the next summary (the first may never have reached one before the crash);
     # the aggregate agent keeps one of them.
     assert sup.aggregator._pending["tool:search"] == {"2": [[7, 0], [7, 0]]}

@@ -14,8 +14,7 @@ from agentmesh.core import Settings
 from agentmesh.core.policy import PolicyError, load_policy
 from agentmesh.gateway import Signer
 from agentmesh.supervisor import ReviewBook, Supervisor, SupervisorOptions
-from agentmesh.supervisor._review_actions import ReviewActions
-from tests.unit.test_supervisor_retries import Recorder
+from tests.unit.test_supervisor_retries import Recorder, governor_of
 
 
 class AuditLog(Recorder):
@@ -62,24 +61,24 @@ async def test_only_decisions_signed_by_a_trusted_key_count(tmp_path: Path) -> N
     options = SupervisorOptions(partitions=1, audit_partitions=1, replication_factor=1)
     sup = Supervisor(Settings(namespace="unit"), policy, options)
     out = AuditLog()
-    sup.out, sup.reviews, sup.ledgers = out, {"t1": ReviewBook(task_id="t1")}, {}  # type: ignore[assignment]
-    sup.actions = ReviewActions(out, sup.ledgers, policy, "unit.dlq")  # type: ignore[arg-type]
-    await sup._fold_reviews("t1", "unit.review.requests", 0, _request())
+    reviews = {"t1": ReviewBook(task_id="t1")}
+    gov = governor_of(sup, out, {}, reviews)
+    await gov._fold_reviews("t1", "unit.review.requests", 0, _request())
 
     forged = gateway.sign(_vote("mallory")).model_copy(update={"reviewer": "alice"})
     for offset, decision in enumerate([_vote("eve"), other.sign(_vote("eve")), forged], start=1):
-        await sup._fold_reviews("t1", "unit.review.decisions", offset, decision)
+        await gov._fold_reviews("t1", "unit.review.decisions", offset, decision)
     refused = [d for what, (kind, d) in out.calls if what == "audit" and kind == "decision_refused"]
     assert [(d["reviewer"], d["why"][:24]) for d in refused] == [
         ("eve", "it carries no signature"),
         ("eve", "its signature (key " + other.key_id[:5]),
         ("alice", "its signature (key " + gateway.key_id[:5]),
     ]
-    assert "r1" in sup.reviews["t1"].pending  # none of them released it
+    assert "r1" in reviews["t1"].pending  # none of them released it
     assert out.seen("send") == []
 
-    await sup._fold_reviews("t1", "unit.review.decisions", 4, gateway.sign(_vote("alice")))
-    assert "r1" not in sup.reviews["t1"].pending
+    await gov._fold_reviews("t1", "unit.review.decisions", 4, gateway.sign(_vote("alice")))
+    assert "r1" not in reviews["t1"].pending
     assert out.seen("send") == ["unit.agent.payer"]  # released to its target
 
 

@@ -3,12 +3,16 @@
 Three faust agents, each over topics co-partitioned by its table's key:
 
 * ``govern`` — tasks, events, review requests and decisions, and its own ticks, all keyed by
-  task id: the per-task ``ledgers`` and ``reviews`` tables, budgets, loops, review gating;
+  task id: the per-task ``ledgers`` and ``reviews`` tables, read in batches and handed one
+  record at a time to the :class:`~agentmesh.supervisor._governor.Governor` (budgets, loops,
+  review gating);
 * ``aggregate`` — outcome and spend summaries keyed by breaker or tenant: ``breakers`` and
   ``spend`` tables;
 * ``audit`` — decisions to append, one hash chain per partition;
 
-plus ``watch_control``, which audits kill switches that people issue.
+plus ``watch_control``, which audits kill switches that people issue, and a timer that sends
+a task its tick when a deadline or a review timeout is due. Every record is handled until
+done: outages are waited out, a record that keeps failing is dead-lettered.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import faust
 import orjson
@@ -36,13 +40,11 @@ from agentmesh.contracts import (
     Header,
     RegistryUnavailableError,
     ReviewDecision,
-    ReviewRequest,
     SchemaRegistry,
     SchemaStore,
     TaskSubmitted,
     Topics,
     load_public_key,
-    verify_decision,
 )
 from agentmesh.core import Settings
 from agentmesh.core.metrics import ConsumerLag
@@ -55,39 +57,21 @@ from agentmesh.supervisor._auditor import ChainWriter, CheckpointOptions, schedu
 from agentmesh.supervisor._batch import OpenLedgers
 from agentmesh.supervisor._breakers import Breaker
 from agentmesh.supervisor._faust import new_app, table
-from agentmesh.supervisor._ledger import Breach, TaskLedger
-from agentmesh.supervisor._metrics import breached, folded, observe_tables, report_lag
+from agentmesh.supervisor._governor import Decoders, Governor, Inbound
+from agentmesh.supervisor._ledger import TaskLedger
+from agentmesh.supervisor._metrics import observe_tables, report_lag
 from agentmesh.supervisor._outputs import ACTOR, Outputs, stable_id
-from agentmesh.supervisor._review_actions import ReviewActions, usage
-from agentmesh.supervisor._reviews import Refuse, ReviewBook
+from agentmesh.supervisor._review_actions import ReviewActions
+from agentmesh.supervisor._reviews import ReviewBook
 from agentmesh.supervisor._spend import TenantSpend
 from agentmesh.supervisor._topology import SupervisorTopics
-from agentmesh.supervisor._tracing import caused_by, decision, ended
+from agentmesh.supervisor._tracing import caused_by, decision
 
 __all__ = ["Inbound", "Supervisor", "SupervisorOptions"]
 
 log = logging.getLogger(__name__)
 
 _ATTEMPTS = 5  # a record whose folding keeps failing (not an outage) is dead-lettered
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One record the supervisor reads, with its coordinates."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-    @classmethod
-    def of(cls, msg: Any) -> Inbound:
-        headers = msg.headers or ()
-        if isinstance(headers, dict):
-            headers = headers.items()
-        return cls(msg.topic, msg.partition, msg.offset, msg.key, msg.value, tuple(headers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +90,9 @@ class SupervisorOptions:
 
 class Supervisor:
     """Builds the faust app for one namespace and policy."""
+
+    # What governs each task; a subclass (the benchmark's, which counts) may take its place.
+    governor_type: ClassVar[type[Governor]] = Governor
 
     def __init__(
         self,
@@ -201,13 +188,30 @@ class Supervisor:
             )
             self.actions = ReviewActions(self.out, self.ledgers, self.policy, self.topics.dlq)
             self.aggregator.out = self.out
+            self.governor = self.governor_type(
+                self.policy,
+                self.topics,
+                ticks_topic=self.names.ticks,
+                trusted=self._trusted,
+                decoders=Decoders(
+                    self.task_codec, self.event_codec, self.request_codec, self.decision_codec
+                ),
+                ledgers=self.ledgers,
+                open_ledgers=self.open_ledgers,
+                reviews=self.reviews,
+                aggregator=self.aggregator,
+                out=self.out,
+                actions=self.actions,
+                reject=self._reject_record,
+            )
             self._ready.set()
         await self._ready.wait()
 
-    # -- govern: one task's records ------------------------------------------------------
+    # -- govern: one task's records, handed to the governor ------------------------------
 
     async def _govern(self, stream: Any) -> None:
         await self.ready()
+        govern = self.governor.govern
         o = self.options
         async for batch in stream.take_events(o.batch_max, within=o.batch_within_s):
             with self.open_ledgers.batch():
@@ -217,7 +221,7 @@ class Supervisor:
                         self.open_ledgers.store()  # reviews and the clock read stored ledgers
                     # caused_by: decisions about the record are spans in its task's trace
                     with _faust_overrides.in_event(event), caused_by(rec.headers):
-                        await self._until_done(functools.partial(self.govern, rec), rec)
+                        await self._until_done(functools.partial(govern, rec), rec)
 
     async def _until_done(self, work: Callable[[], Awaitable[None]], rec: Inbound) -> None:
         """Do ``work`` for one record until it succeeds.
@@ -249,147 +253,6 @@ class Supervisor:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
-
-    async def govern(self, rec: Inbound) -> None:
-        """Fold one record of a task into its ledger or its review book."""
-        topic, offset, key, value = rec.topic, rec.offset, rec.key, rec.value
-        if key is None or value is None:
-            if topic != self.names.ticks:
-                await self._reject_record(rec, "no task id key")
-            return
-        task_id = key.decode(errors="replace")
-        if topic == self.names.ticks:
-            await self._on_tick(task_id)
-            return
-        try:
-            if topic == self.topics.events:
-                message: Any = await self.event_codec.decode(value)
-            elif topic == self.topics.tasks:
-                message = await self.task_codec.decode(value)
-            elif topic == self.topics.review_requests:
-                message = await self.request_codec.decode(value)
-            else:
-                message = await self.decision_codec.decode(value)
-        except DecodeError as exc:
-            await self._reject_record(rec, str(exc), exc.stage)
-            return
-        if topic in (self.topics.events, self.topics.tasks):
-            await self._fold_ledger(task_id, rec, message)
-        else:
-            await self._fold_reviews(task_id, topic, offset, message)
-
-    async def _fold_ledger(self, task_id: str, rec: Inbound, message: Any) -> None:
-        topic, offset = rec.topic, rec.offset
-        stored: TaskLedger | None = self.open_ledgers.get(task_id)
-        if stored is not None and stored.seen(topic, offset):
-            # Delivered again after a restart: already in the ledger. Its outcome and spend
-            # may not have reached a summary before the crash: counted again, and skipped
-            # by position where they had.
-            if not isinstance(message, TaskSubmitted):
-                self.aggregator.observe(message, rec.partition, offset, stored.calls)
-            return
-        # Folded into a copy, stored only after the outputs went out: if sending fails and
-        # the record is tried again, it is neither counted twice nor its decision lost.
-        ledger = TaskLedger(task_id=task_id) if stored is None else stored.clone()
-        if isinstance(message, TaskSubmitted):
-            breach = ledger.submitted(message, self.policy)
-        else:
-            breach = ledger.event(message, self.policy, offset)
-        ledger.mark(topic, offset)
-        if breach is not None:
-            await self._stop(ledger, breach, cause=f"{topic}:{offset}")
-        self.open_ledgers.put(task_id, ledger)
-        folded(stored, ledger, isinstance(message, TaskSubmitted))
-        ended(stored, ledger, cause=f"{topic}:{offset}")
-        if not isinstance(message, TaskSubmitted):
-            self.aggregator.observe(message, rec.partition, offset, ledger.calls)
-
-    async def _stop(self, ledger: TaskLedger, breach: Breach, cause: str) -> None:
-        kind = "loop" if breach.kind == "loop" else "budget"
-        breached(breach.kind, breach.limit)
-        await self.out.command(
-            "task", ledger.task_id, "pause", breach.describe(), cause=cause, review_kind=kind
-        )
-        await self.out.audit(
-            "loop_stop" if kind == "loop" else "budget_breach",
-            cause=cause,
-            subject=ledger.task_id,
-            task_id=ledger.task_id,
-            details={
-                "limit": breach.limit,
-                "used": breach.used,
-                "allowed": breach.allowed,
-                "reason": breach.describe(),
-                "then": f"task paused; its work is parked for review ({kind})",
-                "steps": ledger.steps,
-                "tokens": ledger.tokens,
-                "cost_usd": str(ledger.cost_usd),
-            },
-        )
-
-    async def _fold_reviews(self, task_id: str, topic: str, offset: int, message: Any) -> None:
-        stored: ReviewBook | None = self.reviews.get(task_id)
-        if stored is not None and stored.seen(topic, offset):
-            return
-        # As for ledgers: a copy, stored once its actions went out.
-        book = ReviewBook(task_id=task_id) if stored is None else stored.model_copy(deep=True)
-        now = datetime.now(UTC)
-        cause = f"{topic}:{offset}"
-        if isinstance(message, ReviewRequest):
-            new = message.review_id not in book.pending and message.review_id not in book.decided
-            actions = book.requested(message, self.policy, now)
-            if new:
-                await self.out.audit(
-                    "review_requested",
-                    cause=cause,
-                    subject=message.review_id,
-                    task_id=task_id,
-                    details={
-                        "kind": message.kind,
-                        "agent": message.agent,
-                        "reason": message.reason,
-                        "required_approvals": message.required_approvals,
-                        # What the task has used so far, for the people who decide.
-                        **usage(self.ledgers.get(task_id), self.policy),
-                    },
-                )
-        elif self._trusted and not any(verify_decision(message, k) for k in self._trusted):
-            log.warning(
-                "decision %s on review %s by %r is not signed by a trusted key; not counted",
-                message.decision_id,
-                message.review_id,
-                message.reviewer,
-            )
-            unsigned = "it carries no signature" if message.signature is None else None
-            why = unsigned or f"its signature (key {message.key_id}) is not by a trusted key"
-            actions = [Refuse(message, why)]
-        else:
-            ledger: TaskLedger | None = self.ledgers.get(task_id)
-            blocked = None if ledger is None else ledger.approval_blocked(self.policy, now)
-            actions = book.decision(message, blocked)
-        book.mark(topic, offset)
-        await self.actions.act(task_id, actions, cause)
-        self.reviews[task_id] = book
-
-    async def _on_tick(self, task_id: str) -> None:
-        # Copies again, stored after their outputs: a tick tried again after a failed send
-        # still finds the task running and the review pending, and decides again.
-        now = datetime.now(UTC)
-        stored: TaskLedger | None = self.ledgers.get(task_id)
-        if stored is not None and stored.status == "running":
-            ledger = stored.clone()
-            breach = ledger.check(self.policy, now)
-            if breach is not None:
-                await self._stop(
-                    ledger, breach, cause=f"tick:{breach.limit}:{ledger.budget.deadline}"
-                )
-                self.ledgers[task_id] = ledger
-        stored_book: ReviewBook | None = self.reviews.get(task_id)
-        if stored_book is not None and stored_book.due(now):
-            book = stored_book.model_copy(deep=True)
-            actions = book.tick(now, self.policy)
-            await self.actions.act(task_id, actions, cause=f"tick:{now.timestamp():.0f}")
-            self.reviews[task_id] = book
 
     async def _reject_record(self, rec: Inbound, error: str, stage: str = "decode") -> None:
         """A record the supervisor cannot read or fold: dead-lettered with its coordinates."""
