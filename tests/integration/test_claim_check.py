@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 async def test_a_payload_over_the_broker_limit_travels_by_claim_check(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # This test has failed in loaded full runs (the task not completing, nothing logged at
-    # WARNING) and never alone: the runtime's INFO lines and what reached the events topic
-    # are kept so that a failure shows where the step stood.
+    # On a loaded broker this once caught the eater reading the ticket before the claims
+    # partition had its commit marker (dead-lettered as a broken claim, now retried): the
+    # runtime's INFO lines and what reached the events topic show where a failing run stood.
     caplog.set_level(logging.INFO, logger="agentmesh")
     size = 2_500_000  # the broker refuses messages over 1,048,588 bytes
     async with running(bulky.mesh, ["maker", "eater"], settings):
@@ -31,8 +31,7 @@ async def test_a_payload_over_the_broker_limit_travels_by_claim_check(
             return any(isinstance(e.body, TaskCompleted) for e in found)
 
         # Until the task completed, not a count of events: on a busy machine a step may be
-        # tried again first (its events count too). Alone it takes seconds; in full runs it
-        # has not completed within 60 s several times, for a reason not yet found.
+        # tried again first (its events count too).
         try:
             await wait_for(completed, timeout=180)
         except TimeoutError:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from agentmesh.agents._fetch import RecordFetcher
+from agentmesh.agents._fetch import NotYetStable, RecordFetcher
 from agentmesh.agents._records import Emission
 from agentmesh.contracts import CLAIM_HEADER, ChunkRef, ClaimChunk, ClaimTicket, Codec, DecodeError
 
@@ -93,13 +93,15 @@ class ClaimReader:
     async def _fetch(self, ref: ChunkRef, key: str) -> ClaimChunk:
         # Compaction may have replaced the copy at this offset by a later one with the same
         # key (same content): the fetcher scans forward to it.
-        found = await self.fetcher.first_from(self.topic, ref.partition, ref.offset, key.encode())
-        if found is None and await self.fetcher.before_stable(
-            self.topic, ref.partition, ref.offset
-        ):
-            # Committed, but another transaction on the shared claims topic holds the stable
-            # offset below it for now: not the message's fault, retry the batch.
-            raise ClaimNotYetReadable(f"chunk {key} at offset {ref.offset} is not readable yet")
+        try:
+            found = await self.fetcher.first_from(
+                self.topic, ref.partition, ref.offset, key.encode()
+            )
+        except NotYetStable as exc:
+            # The ticket is readable, so its transaction committed; the claims partition's
+            # marker may not be written yet, or another transaction on the shared claims
+            # topic holds its stable offset back: not the message's fault, retry the batch.
+            raise ClaimNotYetReadable(f"chunk {key}: {exc}") from exc
         if found is None or found[1] is None:
             raise ClaimBroken(f"chunk {key} is not in {self.topic} at or after offset {ref.offset}")
         return await self.chunk_codec.decode(found[1])

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agentmesh.core.transport import ConsumerOptions, KafkaConnection, make_consumer
 
-__all__ = ["RecordFetcher", "format_coordinates", "parse_coordinates"]
+__all__ = ["NotYetStable", "RecordFetcher", "format_coordinates", "parse_coordinates"]
 
 
 def format_coordinates(topic: str, partition: int, offset: int) -> str:
@@ -25,6 +25,18 @@ def parse_coordinates(ref: str) -> tuple[str, int, int]:
     return topic, int(partition), int(offset)
 
 
+class NotYetStable(RuntimeError):
+    """The record asked for is at or past its partition's last stable offset: not readable yet.
+
+    A transaction's commit returns once the coordinator decided it; the markers that make
+    its records readable reach each partition after that, one partition at a time. A record
+    referred to from another partition (a claim-check ticket's chunks, a context reference)
+    can therefore be committed and still below no stable offset for a moment (longer on a
+    loaded broker), or held back by another open transaction on the same partition. Worth
+    trying again; never evidence that the record is missing.
+    """
+
+
 class RecordFetcher:
     """One consumer (no group, read_committed) that reads single records on demand."""
 
@@ -35,21 +47,15 @@ class RecordFetcher:
         # One consumer serves concurrent partitions' steps: assign/seek must not interleave.
         self._lock = asyncio.Lock()
 
-    async def before_stable(self, topic: str, partition: int, offset: int) -> bool:
-        """True when ``offset`` is at or past the partition's last stable offset right now."""
-        async with self._lock:
-            consumer = await self._started()
-            tp = TopicPartition(topic, partition)
-            end: int = (await consumer.end_offsets([tp]))[tp]
-            return offset >= end
-
     async def first_from(
         self, topic: str, partition: int, offset: int, key: bytes | None = None
     ) -> tuple[int, bytes | None] | None:
         """The first record at or after ``offset`` (with ``key``, when given): (offset, value).
 
         Scanning forward covers compaction having replaced a record by a later one with the
-        same key, and transaction markers occupying offsets.
+        same key, and transaction markers occupying offsets. None means the partition was read
+        from ``offset`` to its stable end without finding it; :class:`NotYetStable` that the
+        stable end has not reached ``offset`` yet.
         """
         async with self._lock:
             return await self._first_from(topic, partition, offset, key)
@@ -62,6 +68,10 @@ class RecordFetcher:
         consumer.assign([tp])
         consumer.seek(tp, offset)
         end = (await consumer.end_offsets([tp]))[tp]
+        if offset >= end:
+            # Decided from the same end the scan would stop at: asking for the stable offset
+            # again later could find it moved past ``offset`` and call the record missing.
+            raise NotYetStable(f"{topic}@{partition}:{offset} is not below its stable end {end}")
         while await consumer.position(tp) < end:
             for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
                 if record.offset >= offset and (key is None or record.key == key):
