@@ -134,3 +134,29 @@ def test_external_services_start_nothing(tmp_path: Path) -> None:
     assert [s.state for s in infra.status()] == ["unreachable", "unreachable"]
     assert infra.down() == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_external_registry_slow_to_answer_is_waited_for_not_called_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmesh.infra._registry import LocalRegistry
+
+    settings = Settings(schema_registry_url="http://127.0.0.1:1", data_dir=tmp_path)
+    registry = LocalRegistry(settings)
+    answers = iter([False, False, True])
+    monkeypatch.setattr(registry, "answers", lambda: next(answers))
+    monkeypatch.setattr("agentmesh.infra._service.time.sleep", lambda _s: None)
+    registry.wait_ready(SilentReporter(), timeout=60)  # answered on the third ask
+
+
+def test_an_external_registry_that_never_answers_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmesh.infra import ServiceFailedError
+    from agentmesh.infra._registry import LocalRegistry
+
+    settings = Settings(schema_registry_url="http://127.0.0.1:1", data_dir=tmp_path)
+    registry = LocalRegistry(settings)
+    monkeypatch.setattr(registry, "answers", lambda: False)
+    with pytest.raises(ServiceFailedError, match="AGENTMESH_SCHEMA_REGISTRY_URL"):
+        registry.wait_ready(SilentReporter(), timeout=0.2)

@@ -175,12 +175,12 @@ async def test_cached_asks_once_per_interval_and_shares_a_call_in_flight() -> No
 
 async def test_registry_check_reports_an_unreachable_registry() -> None:
     class Down:
-        async def subjects(self) -> list[str]:
+        async def ping(self) -> None:
             raise OSError("connection refused")
 
     class Up:
-        async def subjects(self) -> list[str]:
-            return []
+        async def ping(self) -> None:
+            return None
 
     assert await registry_check(Down())() == "OSError: connection refused"
     assert await registry_check(Up())() is None

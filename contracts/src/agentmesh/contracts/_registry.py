@@ -113,6 +113,18 @@ class SchemaRegistry:
         result: dict[str, Any] = orjson.loads(schema.schema_str or "null")
         return result
 
+    async def ping(self) -> None:
+        """Raise :class:`RegistryUnavailableError` unless the registry answers.
+
+        Asks for the schema types it supports: an answer of constant size. Listing subjects
+        grows with the registry (one mesh registers a dozen per namespace) and took seconds on
+        a long-lived local registry under load, long enough to call it down.
+        """
+        try:
+            await self._client.get_schema_types()
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
     async def subjects(self) -> list[str]:
         """Every subject the registry holds."""
         try:

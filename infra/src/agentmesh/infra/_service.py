@@ -12,6 +12,8 @@ from agentmesh.infra._errors import PortBusyError, ServiceFailedError
 from agentmesh.infra._ports import describe_listener, is_listening
 from agentmesh.infra._process import ManagedProcess
 
+_EXTERNAL_PATIENCE_S = 15.0  # how long a service someone else runs may take to answer
+
 __all__ = ["LocalService", "Reporter", "ServiceState", "ServiceStatus", "SilentReporter"]
 
 ServiceState = Literal["healthy", "starting", "stopped", "external", "unreachable"]
@@ -111,7 +113,13 @@ class LocalService(ABC):
         """Block until the service answers; on failure raise with the tail of its log."""
         reporter.phase(self.name, "waiting until it answers")
         if self.external:
-            if not self.answers():
+            # Someone else's service, already up: a few seconds of slowness (a loaded machine,
+            # a broker electing leaders) is not a wrong address.
+            deadline = time.monotonic() + min(timeout, _EXTERNAL_PATIENCE_S)
+            while not self.answers():
+                if time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
                 raise ServiceFailedError(
                     f"{self.name} at {self.address} does not answer. Check the address in "
                     "AGENTMESH_KAFKA_BOOTSTRAP / AGENTMESH_SCHEMA_REGISTRY_URL, or unset it to "

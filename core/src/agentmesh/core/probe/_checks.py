@@ -45,14 +45,14 @@ async def _answer(check: Check) -> str | None:
 
 
 class _Registry(Protocol):
-    async def subjects(self) -> list[str]: ...
+    async def ping(self) -> None: ...
 
 
 def registry_check(registry: _Registry, ttl_s: float = 5.0) -> Check:
     """The schema registry answers (asked at most every ``ttl_s``)."""
 
     async def reachable() -> str | None:
-        await registry.subjects()
+        await registry.ping()
         return None
 
     return cached(reachable, ttl_s)
