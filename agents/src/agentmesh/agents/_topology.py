@@ -36,12 +36,8 @@ async def ensure_agent_topics(
     specs += [m.spec() for m in catalog.of_kind(*AGENT_CREATES)]
     created = await ensure_topics(conn, specs)
     inbox = topics.agent(agent)
-    # Metadata can lag creation by seconds on a busy broker. The worker subscribes next: a
-    # consumer that joins before its topic is in the metadata is assigned nothing and waits
-    # for its next metadata refresh (minutes). So the inbox must be visible first; just
-    # created, its size is the one asked for (the metadata may not show every partition yet).
-    visible = await _visible(conn, inbox)
-    inbox_partitions = partitions if inbox in created else visible
+    # Just created: ensure_topics waited until the metadata shows it, at the size asked for.
+    inbox_partitions = partitions if inbox in created else await _visible(conn, inbox)
     for spec in (m.spec() for m in catalog.agent_sides(agent, inbox_partitions)):
         side = spec.name
         made = await ensure_topics(conn, [spec])

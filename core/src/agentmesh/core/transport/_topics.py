@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import NewTopic
 from aiokafka.errors import for_code
@@ -38,7 +39,10 @@ async def ensure_topics(
     """Create the topics that do not exist yet; return the names actually created.
 
     Topics that already exist are left as they are, whatever their partition count, so
-    calling this on every start is safe.
+    calling this on every start is safe. Returns once the topics it created show in the
+    cluster's metadata with all their partitions: a consumer that subscribes before that is
+    assigned nothing until its next metadata refresh (minutes), and a producer's first send
+    waits for the metadata too.
     """
     wanted = list(specs)
     if not wanted:
@@ -59,13 +63,34 @@ async def ensure_topics(
             ],
             timeout_ms=timeout_ms,
         )
+        created = _created(response.topic_errors)
+        sizes = {s.name: s.partitions for s in wanted if s.name in created}
+        await _until_visible(admin, sizes, timeout_s=timeout_ms / 1000)
     finally:
         await admin.close()
+    return created
+
+
+async def _until_visible(admin: Any, sizes: dict[str, int], timeout_s: float) -> None:
+    """Wait until every topic of ``sizes`` shows that many partitions (bounded: a slow
+    broker's metadata only delays the first subscriptions, it does not fail the start)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    waiting = dict(sizes)
+    while waiting and asyncio.get_running_loop().time() < deadline:
+        for described in await admin.describe_topics(list(waiting)):
+            if len(described["partitions"]) >= waiting.get(described["topic"], 0):
+                waiting.pop(described["topic"], None)
+        if waiting:
+            await asyncio.sleep(0.1)
+
+
+def _created(topic_errors: Iterable[tuple[object, ...]]) -> list[str]:
+    """The topics a create request made; raises for any refusal but 'already exists'."""
     created: list[str] = []
     problems: list[str] = []
-    for topic, code, *rest in response.topic_errors:
+    for topic, code, *rest in topic_errors:
         if code == 0:
-            created.append(topic)
+            created.append(str(topic))
         elif code != _TOPIC_ALREADY_EXISTS:
             message = rest[0] if rest and rest[0] else for_code(code).__name__
             problems.append(f"{topic}: {message}")
