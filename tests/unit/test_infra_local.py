@@ -48,6 +48,31 @@ def test_managed_process_is_found_again_and_stopped(tmp_path: Path) -> None:
     assert (again.running_pid(), again.pid_file.exists()) == (None, False)
 
 
+def test_a_process_inside_exec_is_not_taken_for_a_stranger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inside exec the kernel shows an empty command line for a moment (seen once under load
+    # in CI): that must neither lose the pid file nor read as "not running".
+    marker = f"--marker={tmp_path}"
+    pid = ManagedProcess("sleeper", tmp_path, marker).start(
+        [sys.executable, "-c", "import time; time.sleep(60)", marker]
+    )
+    real_cmdline = psutil.Process.cmdline
+    reads: list[int] = []
+
+    def mid_exec(self: psutil.Process) -> list[str]:
+        reads.append(self.pid)
+        return [] if len(reads) < 3 else real_cmdline(self)
+
+    monkeypatch.setattr(psutil.Process, "cmdline", mid_exec)
+    again = ManagedProcess("sleeper", tmp_path, marker)
+    assert again.running_pid() == pid
+    assert again.pid_file.exists()
+    assert len(reads) == 3
+    monkeypatch.undo()
+    assert again.stop(timeout=5) is True
+
+
 def test_stale_pid_file_of_another_process_is_ignored(tmp_path: Path) -> None:
     proc = ManagedProcess("svc", tmp_path, "--never-in-any-cmdline")
     proc.pid_file.write_text(f"{os.getpid()}\n")  # a live pid, but not ours

@@ -20,6 +20,10 @@ import psutil
 
 __all__ = ["ManagedProcess"]
 
+# How long an empty command line (a process inside exec) is waited on before it counts as
+# not ours; exec finishes in microseconds, so this only matters on a badly loaded machine.
+_EXEC_GRACE_S = 2.0
+
 
 class ManagedProcess:
     """One service process owned by agentmesh's local infrastructure."""
@@ -50,15 +54,31 @@ class ManagedProcess:
             # Our own running child: between fork and exec its command line is still ours
             # (no marker yet), which must not read as "exited".
             return pid
-        try:
-            proc = psutil.Process(pid)
-            alive = proc.status() != psutil.STATUS_ZOMBIE and self.marker in proc.cmdline()
-        except psutil.Error:
-            alive = False
-        if not alive:
+        if not self._is_ours(pid):
             self.pid_file.unlink(missing_ok=True)
             return None
         return pid
+
+    def _is_ours(self, pid: int) -> bool:
+        """Whether ``pid`` is a live process whose command line carries our marker.
+
+        A process in the middle of ``exec`` has a new address space but no arguments yet, so
+        its command line reads empty for a moment (the kernel fills it in after closing the
+        close-on-exec descriptors ``subprocess`` waits on). Read as "not ours", that would drop
+        the pid file of a service that just started; an empty command line is asked again.
+        """
+        deadline = time.monotonic() + _EXEC_GRACE_S
+        while True:
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    return False
+                cmdline = proc.cmdline()
+            except psutil.Error:
+                return False
+            if cmdline or time.monotonic() >= deadline:
+                return self.marker in cmdline
+            time.sleep(0.02)
 
     def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
         """Start ``argv`` detached (own session), logging to :attr:`log_file`."""
