@@ -176,7 +176,7 @@ class Rig:
         w = self.worker
         w.codecs = self.codecs
         w.processor = RecordProcessor(lambda _p: self.harness.env, self.codecs, "unit")
-        w.poison = PoisonGuard(w.processor, max_failures=3)
+        w.poison = PoisonGuard(w.processor, max_failures=3, retry_backoff_s=0.0)
         w._consumer = self.consumer
         w._side = FakeProducer()  # journals go nowhere here
         w.owner = w._owner(self.consumer)
@@ -393,7 +393,7 @@ async def test_an_output_avro_cannot_encode_dead_letters_the_step_at_once() -> N
     (letter,) = run.dead_letters
     assert (letter.stage, letter.error_class, letter.attempts) == (
         "handler",
-        "_UnencodableError",
+        "UnencodableError",
         1,
     )
     assert "cannot be encoded as Avro" in letter.error_message
@@ -434,7 +434,7 @@ async def test_a_result_over_the_message_limit_dead_letters_the_step_at_once() -
     run = await harness.run(Item(n=1, out=MIB))
 
     (letter,) = run.dead_letters
-    assert (letter.stage, letter.error_class) == ("oversize", "_OversizeError")
+    assert (letter.stage, letter.error_class) == ("oversize", "OversizeError")
     assert run.kinds == ["step_finished", "task_failed"]
     assert isinstance(run.events[-1].body, TaskFailed)
     assert not any(isinstance(e.body, TaskCompleted) for e in run.events)

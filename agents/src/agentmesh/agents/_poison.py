@@ -10,6 +10,10 @@ what happens to the input that failed it:
 - anything else: counted per offset; an input whose batch failed ``max_failures`` times is
   dead-lettered.
 
+A failure no input can be blamed for yet (at the commit, or a record the broker refused from
+a batch several inputs shared) has the batch redone one input per transaction, so the next
+failure names its input.
+
 Dead-lettering keeps the rest of the batch: it is redone with that one input replaced by its
 dead letter (and the step's ``dead_lettered`` and ``task_failed`` events), committed with the
 offsets like any step.
@@ -18,9 +22,12 @@ offsets like any step.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     CorruptRecordException,
     KafkaError,
@@ -34,9 +41,12 @@ from agentmesh.agents._processor import RecordProcessor
 from agentmesh.agents._records import Emission, RawRecord
 from agentmesh.agents._step import StepOutcome
 from agentmesh.agents._step_records import dead_letter_of, finished, fit_dead_letter
+from agentmesh.agents._transaction import SendFailed
 from agentmesh.contracts import DecodeError, RegistryUnavailableError, TaskFailed
 
 __all__ = ["PoisonGuard", "blame"]
+
+log = logging.getLogger(__name__)
 
 # Too large for the broker: the same bytes are refused every time.
 _TOO_LARGE: tuple[type[BaseException], ...] = (
@@ -91,11 +101,79 @@ class _Lettered:
 class PoisonGuard:
     """Counts failures per input offset and writes the dead letter of an input given up on."""
 
-    def __init__(self, processor: RecordProcessor, *, max_failures: int = 3) -> None:
+    def __init__(
+        self, processor: RecordProcessor, *, max_failures: int = 3, retry_backoff_s: float = 1.0
+    ) -> None:
         self.processor = processor
         self.max_failures = max_failures
+        self.retry_backoff_s = retry_backoff_s
         self._strikes: dict[int, dict[int, _Strikes]] = {}
         self._lettered: dict[int, list[_Lettered]] = {}
+        # Per partition: inputs go one per transaction up to this offset, after a failure that
+        # could not be pinned on one input (the next failure then names it).
+        self._isolate: dict[int, int] = {}
+
+    def isolated(self, partition: int) -> bool:
+        """True while the partition's inputs go one per transaction."""
+        return partition in self._isolate
+
+    async def recover(
+        self,
+        tp: TopicPartition,
+        take: Sequence[ConsumerRecord[bytes, bytes]],
+        culprit: ConsumerRecord[bytes, bytes] | None,
+        exc: BaseException,
+        suspend: Callable[..., Awaitable[None]],
+    ) -> None:
+        """After an aborted batch of ``take``: retry it, or find the input at fault.
+
+        ``culprit`` is the input being handled when it failed, if any; ``suspend(tp,
+        after_s=)`` takes the partition anew (a fresh producer, from the committed offset).
+        """
+        error = exc.error if isinstance(exc, SendFailed) else exc
+        kind = blame(error)
+        if kind == "infrastructure":
+            log.warning("batch on %s failed (%r); it will be retried", tp, error, exc_info=error)
+            await asyncio.sleep(self.retry_backoff_s)
+            return
+        if isinstance(exc, SendFailed):
+            # The broker refused a record. Records of several inputs share the producer's
+            # batches, so only a transaction of one input pins it down; and the producer's
+            # sequence numbers are now out of step with the broker: take the partition anew.
+            culprit = exc.record if len(take) == 1 else None
+            await suspend(tp, after_s=0.0)
+        if culprit is None and len(take) > 1:
+            # Failed at commit or in a shared batch: redo the inputs one per transaction.
+            self._isolate[tp.partition] = take[-1].offset
+            log.warning(
+                "batch on %s failed (%r); redoing it one input at a time",
+                tp,
+                error,
+                exc_info=error,
+            )
+            await asyncio.sleep(0.0 if kind == "data" else self.retry_backoff_s)
+            return
+        culprit = culprit or take[0]
+        doomed, count = self.strike(tp.partition, culprit.offset, error)
+        where = f"{culprit.topic}@{culprit.partition}:{culprit.offset}"
+        if doomed:
+            log.error(
+                "input %s cannot be written (%r, failure %d); dead-lettering it",
+                where,
+                error,
+                count,
+                exc_info=error,
+            )
+            return
+        log.warning(
+            "input %s failed its batch (%r, failure %d of %d); it will be retried",
+            where,
+            error,
+            count,
+            self.max_failures,
+            exc_info=error,
+        )
+        await asyncio.sleep(self.retry_backoff_s)
 
     def doomed(self, partition: int, offset: int) -> bool:
         """True when the input at ``offset`` is to be dead-lettered instead of processed."""
@@ -135,7 +213,7 @@ class PoisonGuard:
         value = fit_dead_letter(
             codecs.dlq,
             letter,
-            max_bytes=self.processor.max_message_bytes - len(consumed.key or b""),
+            max_bytes=self.processor.writes.max_message_bytes - len(consumed.key or b""),
             bare=strikes.letters_failed > 0,
         )
         out = [Emission(codecs.topics.dlq, consumed.key, value)]
@@ -151,7 +229,7 @@ class PoisonGuard:
         outcome = StepOutcome(attempts=strikes.count, duration_ms=0.0)
         failed = TaskFailed(error_class=type(error).__name__, message=str(error)[:2000])
         for body in (finished(resolved, envelope, "dead_lettered", outcome), failed):
-            event = self.processor.event(envelope, body)
+            event = self.processor.writes.event(envelope, body)
             out.append(
                 Emission(codecs.topics.events, event.task_id.encode(), codecs.events.encode(event))
             )
@@ -168,6 +246,8 @@ class PoisonGuard:
         strikes = self._strikes.get(partition, {})
         for offset in [o for o in strikes if o < next_offset]:
             del strikes[offset]
+        if next_offset > self._isolate.get(partition, next_offset):
+            del self._isolate[partition]
 
     def rolled_back(self, partition: int) -> None:
         self._lettered.pop(partition, None)
@@ -176,3 +256,4 @@ class PoisonGuard:
         """The partition went to another owner: it counts its own failures."""
         self._strikes.pop(partition, None)
         self._lettered.pop(partition, None)
+        self._isolate.pop(partition, None)

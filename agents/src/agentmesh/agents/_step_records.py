@@ -85,7 +85,11 @@ def dead_letter_of(
     error: BaseException,
     attempts: int,
 ) -> DeadLetter:
-    """The dead letter of ``record`` as it is (see :func:`fit_dead_letter` before sending)."""
+    """The dead letter of ``record`` as it is (see :func:`fit_dead_letter` before sending).
+
+    A claim-checked input is dead-lettered as it came, its ticket: small, and complete for a
+    redrive (the chunks stay on the claims topic), where the resolved bytes would be cut to fit.
+    """
     return DeadLetter(
         task_id=envelope.task_id if envelope else task_id_from_key(record.key),
         agent=envelope.to_agent if envelope else None,
@@ -98,7 +102,7 @@ def dead_letter_of(
         original_offset=record.offset,
         original_timestamp_ms=record.timestamp_ms,
         original_key=record.key,
-        original_value=record.value,
+        original_value=record.ticket if record.ticket is not None else record.value,
         original_headers=[Header(key=k, value=v) for k, v in record.headers],
     )
 

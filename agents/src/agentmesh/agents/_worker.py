@@ -26,13 +26,13 @@ from agentmesh.agents._llm import ChatModel
 from agentmesh.agents._mesh import Mesh
 from agentmesh.agents._metrics import LagReporter
 from agentmesh.agents._ownership import PartitionOwner
-from agentmesh.agents._poison import PoisonGuard, blame
+from agentmesh.agents._poison import PoisonGuard
 from agentmesh.agents._processor import Halted, RecordProcessor
 from agentmesh.agents._readiness import WorkerReadiness, warn_while_idle
 from agentmesh.agents._recorder import Recorder
 from agentmesh.agents._records import Emission, RawRecord
 from agentmesh.agents._topology import ensure_agent_topics
-from agentmesh.agents._transaction import UNUSABLE, SendFailed, settled
+from agentmesh.agents._transaction import UNUSABLE, settled
 from agentmesh.agents._worker_options import WorkerOptions
 from agentmesh.contracts import (
     HEADER_SIZE,
@@ -90,9 +90,6 @@ class AgentWorker:
         self.committed_batches = 0
         self.ready = asyncio.Event()  # set once partitions are assigned and adopted
         self.registry: SchemaRegistry | None = None  # while running
-        # Per partition: inputs go one per transaction up to this offset, after a failure that
-        # could not be pinned on one input (the next failure then names it).
-        self._isolate: dict[int, int] = {}
         # A batch commits before half the transaction timeout, whatever its length.
         self._batch_budget_s = ProducerOptions().transaction_timeout_ms / 2000
         self._lag = LagReporter(self.group_id)
@@ -146,7 +143,11 @@ class AgentWorker:
         )
         await listener.start()
         self.processor = RecordProcessor(self._env, self.codecs, self.options.instance)
-        self.poison = PoisonGuard(self.processor, max_failures=self.options.max_failures)
+        self.poison = PoisonGuard(
+            self.processor,
+            max_failures=self.options.max_failures,
+            retry_backoff_s=self.options.retry_backoff_s,
+        )
         self.fetcher = RecordFetcher(self.conn)
         self.claims = ClaimReader(
             self.fetcher, self.topics.claims, self.codecs.claim_chunk, self.codecs.claim_ticket
@@ -194,7 +195,6 @@ class AgentWorker:
 
     def _released(self, partition: int) -> None:
         self.poison.forget_partition(partition)
-        self._isolate.pop(partition, None)
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         owner = self.owner
@@ -233,7 +233,7 @@ class AgentWorker:
             # offset adopt() found, never from here.
             self._consumer.seek(tp, expected)
             return
-        isolated = tp.partition in self._isolate
+        isolated = self.poison.isolated(tp.partition)
         take = records[:1] if isolated else records
         deadline = time.monotonic() + self._batch_budget_s
         sent: list[tuple[asyncio.Future[Any], ConsumerRecord[bytes, bytes]]] = []
@@ -278,70 +278,15 @@ class AgentWorker:
                 return
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            await self._recover(tp, take, culprit, exc)
+            await self.poison.recover(tp, take, culprit, exc, self.owner.suspend)
             return
         self.processor.committed(tp.partition)
         next_offset = records[done - 1].offset + 1
         self.poison.committed(tp.partition, next_offset)
-        if isolated and next_offset > self._isolate[tp.partition]:
-            del self._isolate[tp.partition]
         self.committed_batches += 1
         self.owner.next_offset[tp.partition] = next_offset
         if done < len(records):
             self._consumer.seek(tp, records[done].offset)
-
-    async def _recover(
-        self,
-        tp: TopicPartition,
-        take: list[ConsumerRecord[bytes, bytes]],
-        culprit: ConsumerRecord[bytes, bytes] | None,
-        exc: BaseException,
-    ) -> None:
-        """After an aborted batch: retry it, or find the input at fault and dead-letter it."""
-        error = exc.error if isinstance(exc, SendFailed) else exc
-        kind = blame(error)
-        if kind == "infrastructure":
-            log.warning("batch on %s failed (%r); it will be retried", tp, error, exc_info=error)
-            await asyncio.sleep(self.options.retry_backoff_s)
-            return
-        if isinstance(exc, SendFailed):
-            # The broker refused a record. Records of several inputs share the producer's
-            # batches, so only a transaction of one input pins it down; and the producer's
-            # sequence numbers are now out of step with the broker: take the partition anew.
-            culprit = exc.record if len(take) == 1 else None
-            await self.owner.suspend(tp, after_s=0.0)
-        if culprit is None and len(take) > 1:
-            # Failed at commit or in a shared batch: redo the inputs one per transaction.
-            self._isolate[tp.partition] = take[-1].offset
-            log.warning(
-                "batch on %s failed (%r); redoing it one input at a time",
-                tp,
-                error,
-                exc_info=error,
-            )
-            await asyncio.sleep(0.0 if kind == "data" else self.options.retry_backoff_s)
-            return
-        culprit = culprit or take[0]
-        doomed, count = self.poison.strike(tp.partition, culprit.offset, error)
-        where = f"{culprit.topic}@{culprit.partition}:{culprit.offset}"
-        if doomed:
-            log.error(
-                "input %s cannot be written (%r, failure %d); dead-lettering it",
-                where,
-                error,
-                count,
-                exc_info=error,
-            )
-            return
-        log.warning(
-            "input %s failed its batch (%r, failure %d of %d); it will be retried",
-            where,
-            error,
-            count,
-            self.options.max_failures,
-            exc_info=error,
-        )
-        await asyncio.sleep(self.options.retry_backoff_s)
 
     async def _write(self, producer: AIOKafkaProducer, e: Emission) -> asyncio.Future[Any]:
         if e.claim:
@@ -406,7 +351,7 @@ class AgentWorker:
     async def _emit(self, envelope: Handoff[Any], body: EventBody) -> None:
         # Usage events go out at once, outside the transaction: the supervisor must see
         # spend while a long step is still running. It dedups replays by call_id.
-        event = self.processor.event(envelope, body)
+        event = self.processor.writes.event(envelope, body)
         await self._side.send_and_wait(
             self.topics.events, self.codecs.events.encode(event), key=envelope.task_id.encode()
         )
