@@ -77,7 +77,22 @@ async def test_an_approval_that_cannot_let_the_work_go_on_is_refused_and_kept_pa
 
         await wait_for(parked, timeout=60)
         (request,) = await parked()
-        await send_decision(s, _decision(request, "approve"))
+
+        async def flagged() -> bool:
+            items = await cli_json(s, "review", "list")
+            return any(i["review_id"] == request.review_id and i["approval_blocked"] for i in items)
+
+        # The reviewer approving from the CLI is told the supervisor will likely refuse it.
+        await wait_for(flagged, timeout=30)
+        code, said, warned = await cli(
+            s, "review", "approve", request.review_id, "--reason", "go on", "--by", "alice"
+        )
+        assert code == 0
+        assert said.startswith(f"approved review {request.review_id}")
+        assert (
+            "the supervisor will likely refuse it: approving cannot let the work go on (steps: "
+            "used 4" in " ".join(warned.split())
+        )
 
         async def refused() -> bool:
             return any(a.decision == "decision_refused" for a in await _audit(s, task.task_id))

@@ -37,6 +37,7 @@ class Status(StrEnum):
     all = "all"
 
 
+Decision = Literal["approve", "approve_edited", "reject"]
 ReviewId = Annotated[str, typer.Argument(help="The review's id (from `agentmesh review list`).")]
 ReasonOpt = Annotated[
     str, typer.Option("--reason", help="Why (required; kept with the decision and audited).")
@@ -161,7 +162,7 @@ def reject(  # noqa: PLR0917 - each option is one CLI flag
 
 def _decide(  # noqa: PLR0917 - one value per CLI flag
     review_id: str,
-    decision: Literal["approve", "approve_edited", "reject"],
+    decision: Decision,
     reason: str,
     edited: dict[str, Any] | None,
     shown_sha256: str | None,
@@ -173,79 +174,93 @@ def _decide(  # noqa: PLR0917 - one value per CLI flag
     no_by_with_gateway(gateway, by)
     if not reason.strip():
         raise typer.BadParameter("say why", param_hint="--reason")
-
-    async def over_http(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        from agentmesh.cli._gateway_client import GatewayClient
-
-        async with GatewayClient(url, token) as gw:
-            path = f"/v1/reviews/{quote(review_id, safe='')}"
-            item: dict[str, Any] = await gw.call("GET", path)
-            shown = hashlib.sha256(str(item["payload_json"]).encode()).hexdigest()
-            body: dict[str, Any] = {
-                "decision": decision,
-                "reason": reason,
-                "shown_sha256": shown_sha256 or shown,
-            }
-            if edited is not None:
-                body["edited_payload"] = edited
-            out: dict[str, Any] = await gw.call("POST", f"{path}/decisions", json=body)
-        return out, item
-
-    async def direct() -> tuple[dict[str, Any], dict[str, Any]]:
-        from agentmesh.core.views import decide
-
-        made, entry = await decide(
-            get_settings(),
-            review_id,
-            decision=decision,
-            reviewer=by or getpass.getuser(),
-            reason=reason,
-            edited_payload_json=None if edited is None else orjson.dumps(edited).decode(),
-            expect_sha256=shown_sha256,
-        )
-        out = {
-            "decision_id": made.decision_id,
-            "review_id": made.review_id,
-            "task_id": made.task_id,
-            "decision": made.decision,
-            "reviewer": made.reviewer,
-            "reason": made.reason,
-            "decided_at": made.decided_at.isoformat(),
-            "shown_sha256": made.shown_sha256,
-            "edited_payload_json": made.edited_payload_json,
-            "key_id": None,
-            "signature_b64": None,
-        }
-        before = entry.as_json()
-        before["approvals"] = [a for a in before["approvals"] if a != made.reviewer]
-        return out, before
-
-    work = over_http(gateway) if gateway else direct()
-    out, item = run(work, json_mode=json_mode, doing=f"decide review {review_id}")
-    if json_mode:
-        print_json({**out, "signed": out["signature_b64"] is not None})
-        return
-    what = f"review {review_id} (task {out['task_id']}, {item['kind']} of {item['agent']})"
-    if decision == "reject":
-        out_console.print(
-            f"rejected {what} as {out['reviewer']}: the supervisor dead-letters the parked "
-            "work and ends the task",
-            highlight=False,
-        )
+    body: dict[str, Any] = {"decision": decision, "reason": reason, "shown_sha256": shown_sha256}
+    if edited is not None:
+        body["edited_payload"] = edited
+    if gateway:
+        work = _decide_via_gateway(gateway, token, review_id, body)
     else:
-        have = len(set(item["approvals"]) | {out["reviewer"]})
-        need = int(item["required_approvals"])
-        then = "the supervisor releases it" if have >= need else f"needs {need - have} more"
-        edited_note = " with an edited payload" if decision == "approve_edited" else ""
-        out_console.print(
-            f"approved {what}{edited_note} as {out['reviewer']}: {have} of {need} "
-            f"approvals, {then}",
-            highlight=False,
+        work = _decide_directly(review_id, body, by or getpass.getuser())
+    out, item = run(work, json_mode=json_mode, doing=f"decide review {review_id}")
+    blocked = item.get("approval_blocked") if decision != "reject" else None
+    if json_mode:
+        print_json({**out, "signed": out["signature_b64"] is not None, "likely_refused": blocked})
+        return
+    out_console.print(_decided(decision, out, item), highlight=False)
+    if blocked:
+        # The supervisor has the last word (its policy may have changed since): say what it
+        # said when it parked the work instead of promising a release.
+        err_console.print(
+            f"[bold yellow]the supervisor will likely refuse it:[/] {escape(blocked)}"
         )
     if out["signature_b64"] is None:
         err_console.print("[dim]unsigned: written to Kafka directly (only the gateway signs)[/]")
     else:
         err_console.print(f"[dim]signed by the gateway's key {out['key_id']}[/]")
+
+
+async def _decide_via_gateway(
+    url: str, token: str | None, review_id: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST the decision; the item as shown is fetched first, for its shown_sha256."""
+    from agentmesh.cli._gateway_client import GatewayClient
+
+    async with GatewayClient(url, token) as gw:
+        path = f"/v1/reviews/{quote(review_id, safe='')}"
+        item: dict[str, Any] = await gw.call("GET", path)
+        shown = hashlib.sha256(str(item["payload_json"]).encode()).hexdigest()
+        body = {**body, "shown_sha256": body["shown_sha256"] or shown}
+        out: dict[str, Any] = await gw.call("POST", f"{path}/decisions", json=body)
+    return out, item
+
+
+async def _decide_directly(
+    review_id: str, body: dict[str, Any], reviewer: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write the (unsigned) decision to Kafka; answers in the gateway's shape."""
+    from agentmesh.core.views import decide
+
+    edited = body.get("edited_payload")
+    made, entry = await decide(
+        get_settings(),
+        review_id,
+        decision=body["decision"],
+        reviewer=reviewer,
+        reason=body["reason"],
+        edited_payload_json=None if edited is None else orjson.dumps(edited).decode(),
+        expect_sha256=body["shown_sha256"],
+    )
+    out = {
+        "decision_id": made.decision_id,
+        "review_id": made.review_id,
+        "task_id": made.task_id,
+        "decision": made.decision,
+        "reviewer": made.reviewer,
+        "reason": made.reason,
+        "decided_at": made.decided_at.isoformat(),
+        "shown_sha256": made.shown_sha256,
+        "edited_payload_json": made.edited_payload_json,
+        "key_id": None,
+        "signature_b64": None,
+    }
+    before = entry.as_json()
+    before["approvals"] = [a for a in before["approvals"] if a != made.reviewer]
+    return out, before
+
+
+def _decided(decision: Decision, out: dict[str, Any], item: dict[str, Any]) -> str:
+    """What was decided, and what happens next."""
+    what = f"review {out['review_id']} (task {out['task_id']}, {item['kind']} of {item['agent']})"
+    if decision == "reject":
+        return (
+            f"rejected {what} as {out['reviewer']}: the supervisor dead-letters the parked "
+            "work and ends the task"
+        )
+    have = len(set(item["approvals"]) | {out["reviewer"]})
+    need = int(item["required_approvals"])
+    then = "the supervisor releases it" if have >= need else f"needs {need - have} more"
+    edited_note = " with an edited payload" if decision == "approve_edited" else ""
+    return f"approved {what}{edited_note} as {out['reviewer']}: {have} of {need} approvals, {then}"
 
 
 def _short(text: str, limit: int) -> str:
