@@ -147,6 +147,27 @@ async def test_enough_distinct_approvals_decide_the_item_before_the_supervisor_a
     assert len(reviews.producer.sent) == 2
 
 
+async def test_approving_a_budget_item_the_supervisor_will_refuse_says_so(
+    reviews: FakeGateway,
+) -> None:
+    # 201 all the same (the supervisor's policy may have changed since it parked the item),
+    # but the answer carries what the supervisor said about approving it.
+    blocked = "approving cannot let the work go on (steps: used 4, approving would allow 3)"
+    budget = _parked("b1", approvals=1)
+    budget.request = budget.request.model_copy(update={"kind": "budget"})
+    budget.usage = {"task_usage": "steps 4 of 3", "approval_blocked": blocked}
+    other = reviews.state.view.items["r1"] = _parked("r1", approvals=1)
+    reviews.state.view.items["b1"] = budget
+    approved = await reviews.client.post(
+        "/v1/reviews/b1/decisions", json=_vote(budget), headers=auth("rita")
+    )
+    plain = await reviews.client.post(
+        "/v1/reviews/r1/decisions", json=_vote(other), headers=auth("rita")
+    )
+    assert (approved.status_code, approved.json()["likely_refused"]) == (201, blocked)
+    assert (plain.status_code, plain.json()["likely_refused"]) == (201, None)
+
+
 async def test_concurrent_decisions_on_one_item_are_taken_one_at_a_time(
     reviews: FakeGateway,
 ) -> None:

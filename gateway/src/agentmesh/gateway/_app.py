@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from agentmesh.contracts import (
@@ -34,12 +32,13 @@ from agentmesh.gateway import (
 )
 from agentmesh.gateway._auth import TokenStore
 from agentmesh.gateway._config import GatewayConfig
-from agentmesh.gateway._errors import BodyLimit, install_error_handlers
+from agentmesh.gateway._errors import install_error_handlers
+from agentmesh.gateway._middleware import install_middleware
 from agentmesh.gateway._models import ErrorOut
 from agentmesh.gateway._ops import OpsView
 from agentmesh.gateway._reviews import ReviewView
 from agentmesh.gateway._signing import Signer
-from agentmesh.gateway._state import GatewayState, authenticate
+from agentmesh.gateway._state import GatewayState
 from agentmesh.gateway._submit import Submitter
 from agentmesh.gateway._topology import ensure_gateway_topics
 
@@ -48,7 +47,6 @@ __all__ = ["STATIC", "create_app"]
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-_WITH_BODY = ("POST", "PUT", "PATCH", "DELETE")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
 }
@@ -84,49 +82,8 @@ def create_app(
         responses=_ERRORS,
     )
     app.state.gateway = gw
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def only_when_up(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if (
-            gw.up.is_set()
-            or not request.url.path.startswith("/v1/")
-            or request.url.path == "/v1/keys"
-        ):
-            return await call_next(request)
-        return JSONResponse(
-            {"error": f"not ready: {gw.last_error or 'starting'} (see /readyz)"}, 503
-        )
-
-    @app.middleware("http")
-    async def authenticated_first(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Who is asking is settled before the body is read: a caller without a valid token
-        # gets 401, not a verdict on its JSON. Roles are checked by each route.
-        path = request.url.path
-        if request.method in _WITH_BODY and path.startswith("/v1/") and path != "/v1/keys":
-            try:
-                authenticate(request, None)
-            except HTTPException as exc:
-                return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        path = getattr(request.scope.get("route"), "path", "unmatched")
-        gw.latency.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - start
-        )
-        return response
-
+    install_middleware(app, gw)
     app.include_router(_routes_tasks.router)
     app.include_router(_routes_reviews.router)
     app.include_router(_routes_ops.router)

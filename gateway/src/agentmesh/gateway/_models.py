@@ -110,6 +110,11 @@ class DecisionOut(BaseModel):
     edited_payload_json: str | None
     key_id: str | None
     signature_b64: str | None
+    likely_refused: str | None = Field(
+        None,
+        description="For an approval of a budget item: why the supervisor will likely refuse "
+        "it (the item's approval_blocked); the refusal then shows on the item.",
+    )
 
 
 class ControlIn(_In):

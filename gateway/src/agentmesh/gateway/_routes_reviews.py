@@ -14,7 +14,7 @@ from agentmesh.contracts import ReviewDecision
 from agentmesh.gateway._auth import Identity
 from agentmesh.gateway._edits import edit_problem
 from agentmesh.gateway._models import DecisionIn, DecisionOut
-from agentmesh.gateway._reviews import decided, shown_hash
+from agentmesh.gateway._reviews import ReviewItem, decided, shown_hash
 from agentmesh.gateway._state import GatewayState, state_of, who
 
 __all__ = ["router"]
@@ -94,23 +94,7 @@ async def decide(
         item = gw.view.items.get(review_id)
         if item is None:
             raise HTTPException(404, f"no review {review_id!r}")
-        why = decided(item)
-        if why is not None:
-            raise HTTPException(409, why)
-        if identity.name in item.votes:
-            raise HTTPException(
-                409,
-                f"{identity.name} decided review {review_id} already (approvals must come "
-                "from different reviewers)",
-            )
-        if body.shown_sha256 != shown_hash(item.request):
-            raise HTTPException(
-                409,
-                "what you were shown is not what is parked (reload the item and decide again)",
-            )
-        if (body.decision == "approve_edited") != (body.edited_payload is not None):
-            error = "edited_payload goes with approve_edited, and only with it"
-            raise HTTPException(422, {"error": error, "field": "edited_payload"})
+        _check_decidable(item, identity.name, body)
         if body.edited_payload is not None:
             problem = await edit_problem(gw.registry, item.request, body.edited_payload)
             if problem is not None:
@@ -147,4 +131,26 @@ async def decide(
         edited_payload_json=decision.edited_payload_json,
         key_id=decision.key_id,
         signature_b64=base64.b64encode(signature).decode() if signature else None,
+        # Still 201: the supervisor has the last word, and its policy may have changed since.
+        likely_refused=item.approval_blocked() if body.decision != "reject" else None,
     )
+
+
+def _check_decidable(item: ReviewItem, reviewer: str, body: DecisionIn) -> None:
+    """409 or 422 if ``reviewer`` may not decide ``item`` as ``body`` says."""
+    why = decided(item)
+    if why is not None:
+        raise HTTPException(409, why)
+    if reviewer in item.votes:
+        raise HTTPException(
+            409,
+            f"{reviewer} decided review {item.request.review_id} already (approvals must come "
+            "from different reviewers)",
+        )
+    if body.shown_sha256 != shown_hash(item.request):
+        raise HTTPException(
+            409, "what you were shown is not what is parked (reload the item and decide again)"
+        )
+    if (body.decision == "approve_edited") != (body.edited_payload is not None):
+        error = "edited_payload goes with approve_edited, and only with it"
+        raise HTTPException(422, {"error": error, "field": "edited_payload"})

@@ -120,6 +120,14 @@ class ReviewEntry:
             return r.reason
         return f"the task used {task}; {r.agent} parked its step: {r.reason}"
 
+    def approval_blocked(self) -> str | None:
+        """Why approving could not let the work go on, as the supervisor said when it parked
+        a budget item (it refuses such an approval, unless its policy changed since)."""
+        if self.request.kind != "budget":
+            return None
+        blocked = self.usage.get("approval_blocked")
+        return str(blocked) if blocked else None
+
     def as_json(self) -> dict[str, Any]:
         """An item as the gateway's ``GET /v1/reviews`` gives it."""
         r = self.request
@@ -144,7 +152,7 @@ class ReviewEntry:
             # let it go on (budget items; the supervisor refuses such an approval).
             "task_usage": self.usage.get("task_usage"),
             "limits": self.usage.get("limits"),
-            "approval_blocked": self.usage.get("approval_blocked") if r.kind == "budget" else None,
+            "approval_blocked": self.approval_blocked(),
             "tools_called": r.tools_called,
             "trace_id": r.trace_id,
             "required_approvals": r.required_approvals,
