@@ -283,11 +283,11 @@ async def test_agent_lag_counts_from_the_committed_offset_past_commit_markers() 
         """The three things the reporter asks of an aiokafka consumer."""
 
         def __init__(self) -> None:
-            self.ends = {0: 120, 1: 51, 2: 9}
-            self.positions = {0: 100, 1: 51, 2: 0}
+            self.ends = {0: 120, 1: 51, 2: 9, 3: 0, 4: 7}
+            self.positions = {0: 100, 1: 51, 2: 0, 3: 0, 4: 0}
 
         def assignment(self) -> set[TopicPartition]:
-            return {TopicPartition("inbox", p) for p in (0, 1, 2)}
+            return {TopicPartition("inbox", p) for p in (0, 1, 2, 3, 4)}
 
         def last_stable_offset(self, tp: TopicPartition) -> int:
             return self.ends[tp.partition]
@@ -298,12 +298,14 @@ async def test_agent_lag_counts_from_the_committed_offset_past_commit_markers() 
     group = f"g-{uuid.uuid4().hex[:8]}"
     reporter = LagReporter(group, period_s=0)
     # 0: 20 records not committed yet; 1: committed up to 50 and read past the transaction's
-    # commit marker at 50: nothing left; 2: not adopted yet, nothing known.
-    await reporter.report(Consumer(), {0: 100, 1: 50, 2: None})
+    # commit marker at 50: nothing left; 2 and 3: adopted, but nothing ever committed (read
+    # from the beginning): 9 records waiting, and an empty partition; 4: not adopted yet,
+    # nothing known.
+    await reporter.report(Consumer(), {0: 100, 1: 50, 2: None, 3: None})
     shown = {
         p: REGISTRY.get_sample_value(
             "agentmesh_consumer_lag_records", {"group": group, "topic": "inbox", "partition": p}
         )
-        for p in ("0", "1", "2")
+        for p in ("0", "1", "2", "3", "4")
     }
-    assert shown == {"0": 20.0, "1": 0.0, "2": None}
+    assert shown == {"0": 20.0, "1": 0.0, "2": 9.0, "3": 0.0, "4": None}

@@ -252,14 +252,20 @@ class LagReporter:
         self._last = now
         lags: dict[tuple[str, int], int] = {}
         for tp in consumer.assignment():
-            done = committed.get(tp.partition)
             end = consumer.last_stable_offset(tp)
-            if done is None or end is None:
+            if tp.partition not in committed or end is None:
                 continue  # not adopted yet, or nothing fetched yet
+            # None: adopted, but the group never committed on it (no input yet): the consumer
+            # reads it from the beginning, so what lies past its position is the lag.
+            done = committed[tp.partition]
             try:
                 async with asyncio.timeout(1.0):
                     position = await consumer.position(tp)
             except Exception:  # noqa: BLE001 - a position not known now is known next time
+                if done is None:
+                    continue
                 position = done
-            lags[(tp.topic, tp.partition)] = end - max(done, position)
+            lags[(tp.topic, tp.partition)] = end - (
+                position if done is None else max(done, position)
+            )
         self.lag.set(lags)
