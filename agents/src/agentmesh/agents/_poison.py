@@ -222,10 +222,7 @@ class PoisonGuard:
             return out
         env = self.processor.env_for(consumed.partition)
         journal_keys = env.journal.keys_of(envelope.handoff_id)
-        journal = codecs.topics.agent_journal(env.agent.name)
-        out += [
-            Emission(journal, k.encode(), None, partition=consumed.partition) for k in journal_keys
-        ]
+        out += self.processor.writes.journal_tombstones(env, envelope, consumed)
         outcome = StepOutcome(attempts=strikes.count, duration_ms=0.0)
         failed = TaskFailed(error_class=type(error).__name__, message=str(error)[:2000])
         for body in (finished(resolved, envelope, "dead_lettered", outcome), failed):
