@@ -250,19 +250,7 @@ class AgentWorker:
                 if time.monotonic() > deadline or self._stopping.is_set():
                     break  # commit what is done: within the transaction timeout, or to drain
             culprit = None
-            last = records[done - 1].offset
-            # The offsets join the transaction while the sends are acknowledged (one round
-            # trip saved); every send is awaited before the commit, because a failed send
-            # fails only its future and the commit would not notice. Any failure: abort.
-            offsets = asyncio.ensure_future(
-                producer.send_offsets_to_transaction({tp: last + 1}, self.group_id)
-            )
-            try:
-                await settled(sent)
-            finally:
-                await asyncio.wait([offsets])
-            offsets.result()
-            await producer.commit_transaction()
+            await self._commit(producer, tp, sent, records[done - 1].offset + 1)
         except UNUSABLE as exc:
             # Fenced (another owner, or the broker timed the transaction out) or the producer
             # is in a fatal state: nothing of the batch committed.
@@ -280,8 +268,35 @@ class AgentWorker:
                 raise
             await self.poison.recover(tp, take, culprit, exc, self.owner.suspend)
             return
-        self.processor.committed(tp.partition)
+        self._committed(tp, records, done)
+
+    async def _commit(
+        self,
+        producer: AIOKafkaProducer,
+        tp: TopicPartition,
+        sent: list[tuple[asyncio.Future[Any], ConsumerRecord[bytes, bytes]]],
+        next_offset: int,
+    ) -> None:
+        """Commit the batch's transaction, with the inputs' offsets up to ``next_offset``."""
+        # The offsets join the transaction while the sends are acknowledged (one round trip
+        # saved); every send is awaited before the commit, because a failed send fails only
+        # its future and the commit would not notice. Any failure: the caller aborts.
+        offsets = asyncio.ensure_future(
+            producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+        )
+        try:
+            await settled(sent)
+        finally:
+            await asyncio.wait([offsets])
+        offsets.result()
+        await producer.commit_transaction()
+
+    def _committed(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], done: int
+    ) -> None:
+        """The first ``done`` of ``records`` committed: note it, and read on from there."""
         next_offset = records[done - 1].offset + 1
+        self.processor.committed(tp.partition)
         self.poison.committed(tp.partition, next_offset)
         self.committed_batches += 1
         self.owner.next_offset[tp.partition] = next_offset
