@@ -102,9 +102,17 @@ def start_demo(settings: Settings, tmp_path: Path) -> Iterator[Callable[[dict[st
 
 
 def _complete(spans: list[JaegerSpan], services: set[str] = SERVICES) -> bool:
-    """The whole task is in: every service, and the supervisor saw the task end."""
+    """The whole task is in: every service, the supervisor saw the task end, and every
+    span's parent has arrived (a process exports its spans in batches on its own clock, so
+    a step's span can arrive after its children and after the supervisor's verdict)."""
     names = {s.name for s in spans}
-    return {s.service for s in spans} >= services and "supervisor task_completed" in names
+    ids = {s.span_id for s in spans}
+    parents = {s.parent_id for s in spans if s.parent_id is not None}
+    return (
+        {s.service for s in spans} >= services
+        and "supervisor task_completed" in names
+        and parents <= ids
+    )
 
 
 def test_the_demo_task_is_one_trace_across_every_process(
