@@ -40,7 +40,7 @@ from agentmesh.agents._claims import ClaimNotYetReadable
 from agentmesh.agents._processor import RecordProcessor
 from agentmesh.agents._records import Emission, RawRecord
 from agentmesh.agents._step import StepOutcome
-from agentmesh.agents._step_records import dead_letter_of, finished, fit_dead_letter
+from agentmesh.agents._step_records import finished
 from agentmesh.agents._transaction import SendFailed
 from agentmesh.contracts import DecodeError, RegistryUnavailableError, TaskFailed
 
@@ -209,15 +209,9 @@ class PoisonGuard:
         except DecodeError:
             envelope = None
         stage = "oversize" if isinstance(error, _TOO_LARGE) else "handler"
-        letter = dead_letter_of(consumed, envelope, stage, error, strikes.count)
-        value = fit_dead_letter(
-            codecs.dlq,
-            letter,
-            max_bytes=self.processor.writes.max_message_bytes - len(consumed.key or b""),
-            bare=strikes.letters_failed > 0,
-        )
-        out = [Emission(codecs.topics.dlq, consumed.key, value)]
-        self.processor.counted.dead_letter(consumed.partition, stage)
+        bare = strikes.letters_failed > 0  # its dead letter failed to go out before
+        writes = self.processor.writes
+        out = [writes.dead_letter(consumed, envelope, stage, error, strikes.count, bare=bare)]
         if envelope is None:
             return out
         env = self.processor.env_for(consumed.partition)

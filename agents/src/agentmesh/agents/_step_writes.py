@@ -287,13 +287,16 @@ class StepWrites:
         stage: str,
         error: BaseException,
         attempts: int,
+        *,
+        bare: bool = False,
     ) -> Emission:
-        """``record`` on the dead-letter topic, with its coordinates and what went wrong."""
+        """``record`` on the dead-letter topic, with its coordinates and what went wrong
+        (``bare``: without the original record, see :func:`fit_dead_letter`)."""
         letter = dead_letter_of(record, envelope, stage, error, attempts)
         # The dead letter must fit the broker's limit too (key included), or the partition
         # would block.
         limit = self.max_message_bytes - len(record.key or b"")
-        encoded = fit_dead_letter(self.codecs.dlq, letter, max_bytes=limit)
+        encoded = fit_dead_letter(self.codecs.dlq, letter, max_bytes=limit, bare=bare)
         self.counted.dead_letter(record.partition, stage)
         return Emission(self.codecs.topics.dlq, record.key, encoded)
 
